@@ -1,0 +1,109 @@
+"""Runs ansible-playbook for the configure stage and reads its recap."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aicluster.errors import AiclusterError
+from aicluster.paths import REPO_ROOT
+
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+)
+FAILED_LINE = re.compile(r"^fatal: \[(?P<host>[^\]]+)\]: (?:FAILED|UNREACHABLE)! => (?P<body>.*)$")
+TASK_LINE = re.compile(r"^TASK \[(?P<task>.*)\] \**$")
+
+
+class PlaybookError(AiclusterError):
+    """A playbook run that failed; names the task and its message."""
+
+
+@dataclass(frozen=True)
+class Recap:
+    ok: int
+    changed: int
+    unreachable: int
+    failed: int
+
+
+def parse_recap(output: str) -> Recap:
+    totals = {"ok": 0, "changed": 0, "unreachable": 0, "failed": 0}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        match = RECAP_LINE.match(line.strip()) if in_recap else None
+        if match:
+            for key in totals:
+                totals[key] += int(match[key])
+    return Recap(**totals)
+
+
+def first_failure(output: str) -> str | None:
+    """The first failed task of a run, with its message."""
+    task = None
+    for line in output.splitlines():
+        task_match = TASK_LINE.match(line)
+        if task_match:
+            task = task_match["task"]
+            continue
+        failed = FAILED_LINE.match(line)
+        if failed:
+            message = failed["body"]
+            try:
+                body = yaml.safe_load(message)
+                if isinstance(body, dict):
+                    message = str(body.get("msg") or body.get("stderr") or message)
+            except yaml.YAMLError:
+                pass
+            return f"task '{task}' on {failed['host']}: {message.strip()[:600]}"
+    return None
+
+
+def run_playbook(playbook: Path, inventory: Path, extra_vars: dict[str, Any],
+                 log_path: Path, vars_path: Path) -> Recap:
+    """Runs a playbook, appending its output to the log; raises PlaybookError on failure."""
+    vars_path.parent.mkdir(parents=True, exist_ok=True)
+    vars_path.write_text(yaml.safe_dump(extra_vars, sort_keys=True))
+    vars_path.chmod(0o600)
+    binary_dir = Path(sys.executable).parent
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(vars_path.parent / "tmp"),
+        ANSIBLE_HOME=str(vars_path.parent / "home"),
+        PATH=f"{binary_dir}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+    )
+    command = [str(binary_dir / "ansible-playbook"), "-i", str(inventory),
+               "-e", f"@{vars_path}", str(playbook)]
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(command) + "\n")
+        log.flush()
+        lines: list[str] = []
+        with subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                lines.append(line)
+            returncode = process.wait()
+    output = "".join(lines)
+    recap = parse_recap(output)
+    if returncode != 0:
+        cause = first_failure(output) or f"ansible-playbook exited {returncode}"
+        raise PlaybookError(cause)
+    return recap

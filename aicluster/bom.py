@@ -1,0 +1,80 @@
+"""The bill of materials: every pinned version, read from bom.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aicluster.paths import BOM_FILE
+
+
+@dataclass(frozen=True)
+class DownloadSource:
+    """Where a released binary is published, and how its checksum is found."""
+
+    url: str
+    sha256_url: str | None = None
+    archive_member: str | None = None
+
+
+@dataclass(frozen=True)
+class BinarySet:
+    """Binaries released together and built from one pinned Go module."""
+
+    name: str
+    version: str
+    module: str
+    build_dir: str
+    packages: dict[str, str]
+    build_tags: list[str] = field(default_factory=list)
+    version_ldflags_packages: list[str] = field(default_factory=list)
+    download: DownloadSource | None = None
+
+
+@dataclass(frozen=True)
+class Bom:
+    """The parsed bill of materials."""
+
+    kubernetes_version: str
+    supported_minors: list[str]
+    binaries: dict[str, BinarySet]
+    raw: dict[str, Any]
+
+    def binary_set_of(self, binary: str) -> BinarySet:
+        for binary_set in self.binaries.values():
+            if binary in binary_set.packages:
+                return binary_set
+        raise KeyError(f"no binary named {binary!r} in the bill of materials")
+
+
+def parse_bom(document: dict[str, Any]) -> Bom:
+    root = document["aicluster_bom"]
+    binaries: dict[str, BinarySet] = {}
+    for name, entry in root["binaries"].items():
+        download = entry.get("download")
+        binaries[name] = BinarySet(
+            name=name,
+            version=entry["version"],
+            module=entry["module"],
+            build_dir=entry["build_dir"],
+            packages=dict(entry["packages"]),
+            build_tags=list(entry.get("build_tags", [])),
+            version_ldflags_packages=list(entry.get("version_ldflags_packages", [])),
+            download=DownloadSource(**download) if download else None,
+        )
+    return Bom(
+        kubernetes_version=root["kubernetes"]["version"],
+        supported_minors=[str(minor) for minor in root["kubernetes"]["supported_minors"]],
+        binaries=binaries,
+        raw=root,
+    )
+
+
+@cache
+def load_bom(path: Path = BOM_FILE) -> Bom:
+    with path.open(encoding="utf-8") as handle:
+        return parse_bom(yaml.safe_load(handle))

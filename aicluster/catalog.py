@@ -1,0 +1,65 @@
+"""The GPU catalog: products, their node labels and the machine types that carry them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import yaml
+
+from aicluster.paths import PACKAGE_DATA
+
+CLOUDS = ("aws", "gcp", "azure")
+
+
+@dataclass(frozen=True)
+class GpuProduct:
+    """One GPU product as the catalog describes it."""
+
+    name: str
+    product_label: str
+    memory_mib: int
+    architecture: str
+    compute_capability: str
+    interconnect: str
+    local_cpu: str
+    local_memory: str
+    machine_types: dict[str, dict[str, int]]
+
+    def max_gpus_per_machine(self) -> int:
+        counts = [n for shapes in self.machine_types.values() for n in shapes.values()]
+        return max(counts, default=8)
+
+
+@cache
+def load_catalog() -> dict[str, GpuProduct]:
+    with (PACKAGE_DATA / "gpu_catalog.yaml").open(encoding="utf-8") as handle:
+        document = yaml.safe_load(handle)
+    products: dict[str, GpuProduct] = {}
+    for name, entry in document["gpus"].items():
+        products[name] = GpuProduct(
+            name=name,
+            product_label=entry["product_label"],
+            memory_mib=int(entry["memory_mib"]),
+            architecture=entry["architecture"],
+            compute_capability=str(entry["compute_capability"]),
+            interconnect=entry["interconnect"],
+            local_cpu=str(entry["local_shape"]["cpu"]),
+            local_memory=str(entry["local_shape"]["memory"]),
+            machine_types={cloud: dict(entry["machine_types"].get(cloud) or {}) for cloud in CLOUDS},
+        )
+    return products
+
+
+def feature_discovery_labels(product: GpuProduct, gpus_per_node: int) -> dict[str, str]:
+    """The node labels NVIDIA GPU Feature Discovery publishes for this product."""
+    major, _, minor = product.compute_capability.partition(".")
+    return {
+        "nvidia.com/gpu.present": "true",
+        "nvidia.com/gpu.product": product.product_label,
+        "nvidia.com/gpu.count": str(gpus_per_node),
+        "nvidia.com/gpu.memory": str(product.memory_mib),
+        "nvidia.com/gpu.family": product.architecture,
+        "nvidia.com/gpu.compute.major": major,
+        "nvidia.com/gpu.compute.minor": minor or "0",
+    }

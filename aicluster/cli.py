@@ -1,0 +1,106 @@
+"""The commands behind tasks.py: each resolves the spec, runs the pipeline, reports errors."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aicluster import pipeline
+from aicluster.console import Console
+from aicluster.errors import AiclusterError, StageError
+from aicluster.paths import DEFAULT_SPEC, INVENTORIES_DIR
+from aicluster.spec import ClusterSpec, load_spec
+from aicluster.status import list_nodes, pool_statuses, pool_table, read_outputs
+
+
+def resolve_spec_path(spec: str | None, cloud: str | None) -> Path:
+    """--spec PATH, or --cloud NAME (the example spec of that target), or the small local one."""
+    if spec and cloud:
+        raise AiclusterError("give either --spec or --cloud, not both")
+    if spec:
+        return Path(spec)
+    if cloud:
+        path = DEFAULT_SPEC if cloud == "local" else INVENTORIES_DIR / f"{cloud}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in INVENTORIES_DIR.glob("*.yaml"))
+            raise AiclusterError(f"no example spec for --cloud {cloud} ({path}); "
+                                 f"pass --spec PATH (examples: {', '.join(known)})")
+        return path
+    return DEFAULT_SPEC
+
+
+def _run(action: Callable[[Console], None]) -> None:
+    console = Console()
+    try:
+        action(console)
+    except KeyboardInterrupt:
+        console.say("interrupted: run the same command again to resume")
+        sys.exit(130)
+    except AiclusterError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(error.exit_code)
+
+
+def _spec(spec: str | None, cloud: str | None) -> tuple[ClusterSpec, Path]:
+    path = resolve_spec_path(spec, cloud)
+    return load_spec(path), path
+
+
+def print_status(console: Console, spec: ClusterSpec) -> None:
+    workspace = pipeline.Workspace.of(spec)
+    outputs = read_outputs(workspace.outputs)
+    nodes = list_nodes(workspace.kubeconfig)
+    console.say(f"cluster:    {spec.name} ({spec.target})")
+    console.say(f"kubeconfig: {workspace.kubeconfig}")
+    console.say(f"logs:       {workspace.root / 'logs'}")
+    console.say(pool_table(pool_statuses(outputs, nodes)))
+
+
+def build(spec: str | None = None, cloud: str | None = None) -> None:
+    def action(console: Console) -> None:
+        cluster, path = _spec(spec, cloud)
+        started = time.monotonic()
+        pipeline.build(console, cluster, path)
+        console.say(f"built {cluster.name} in {time.monotonic() - started:.1f}s")
+        console.say()
+        print_status(console, cluster)
+
+    _run(action)
+
+
+def provision(spec: str | None = None, cloud: str | None = None) -> None:
+    _run(lambda console: _provision(console, spec, cloud))
+
+
+def _provision(console: Console, spec: str | None, cloud: str | None) -> None:
+    cluster, _ = _spec(spec, cloud)
+    pipeline.provision(console, cluster)
+
+
+def configure(spec: str | None = None, cloud: str | None = None) -> None:
+    def action(console: Console) -> None:
+        cluster, _ = _spec(spec, cloud)
+        pipeline.configure(console, cluster)
+
+    _run(action)
+
+
+def status(spec: str | None = None, cloud: str | None = None) -> None:
+    def action(console: Console) -> None:
+        cluster, _ = _spec(spec, cloud)
+        print_status(console, cluster)
+
+    _run(action)
+
+
+def destroy(spec: str | None = None, cloud: str | None = None) -> None:
+    def action(console: Console) -> None:
+        cluster, _ = _spec(spec, cloud)
+        pipeline.destroy(console, cluster)
+
+    _run(action)
+
+
+__all__ = ["StageError", "build", "configure", "destroy", "provision", "status"]

@@ -1,0 +1,197 @@
+"""The stages, identical for every target: provision -> inventory -> configure -> validate -> report.
+
+Each stage is idempotent and logs to the cluster's work directory; a run that was
+interrupted completes when it is run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aicluster import processes
+from aicluster.ansible import run_playbook
+from aicluster.binaries import ensure_binaries
+from aicluster.bom import load_bom
+from aicluster.console import Console, StageLine
+from aicluster.errors import AiclusterError, StageError
+from aicluster.inventory import build_inventory, write_inventory
+from aicluster.paths import cluster_dir
+from aicluster.spec import ClusterSpec
+from aicluster.targets import TargetPlan, target_plan, terraform_variables
+from aicluster.terraform import TerraformRunner
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The files of one cluster under its work directory."""
+
+    root: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory" / "hosts.yml"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "terraform-outputs.json"
+
+    @property
+    def terraform_dir(self) -> Path:
+        return self.root / "terraform"
+
+    def log(self, stage: str) -> Path:
+        path = self.root / "logs" / f"{stage}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @classmethod
+    def of(cls, spec: ClusterSpec) -> Workspace:
+        return cls(cluster_dir(spec.name))
+
+
+@contextlib.contextmanager
+def cluster_lock(workspace: Workspace) -> Iterator[None]:
+    """One pipeline at a time per cluster."""
+    workspace.root.mkdir(parents=True, exist_ok=True)
+    workspace.root.chmod(0o700)
+    with (workspace.root / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AiclusterError(
+                f"another aicluster command is working on {workspace.root}; wait for it"
+            ) from None
+        yield
+
+
+@contextlib.contextmanager
+def _stage(console: Console, name: str, log: Path) -> Iterator[StageLine]:
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n===== {name} {time.strftime('%Y-%m-%dT%H:%M:%S%z')} =====\n")
+    with console.stage(name) as line:
+        try:
+            yield line
+        except StageError:
+            raise
+        except AiclusterError as error:
+            raise StageError(name, str(error), log) from error
+
+
+def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> dict[str, str]:
+    log = workspace.log("binaries")
+    with _stage(console, "binaries", log) as line:
+        paths = ensure_binaries(plan.binaries, console.progress("binaries"), log)
+        bom = load_bom()
+        sets = sorted({bom.binary_set_of(name).name for name in plan.binaries})
+        line.summary = ", ".join(f"{name} {bom.binaries[name].version}" for name in sets)
+        return {name: str(path) for name, path in paths.items()}
+
+
+def stage_provision(console: Console, spec: ClusterSpec, plan: TargetPlan,
+                    workspace: Workspace) -> dict[str, Any]:
+    log = workspace.log("provision")
+    with _stage(console, "provision", log) as line:
+        runner = TerraformRunner(plan.module_dir, workspace.terraform_dir, log)
+        runner.sync_module(terraform_variables(spec))
+        runner.init()
+        result = runner.plan()
+        if result.changed:
+            runner.apply_plan()
+        line.summary = f"Terraform: {result.summary}"
+        outputs = runner.outputs()
+        workspace.outputs.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+        return outputs
+
+
+def stage_inventory(console: Console, outputs: dict[str, Any], workspace: Workspace) -> Path:
+    log = workspace.log("inventory")
+    with _stage(console, "inventory", log) as line:
+        inventory = build_inventory(outputs, workspace.root, sys.executable)
+        changed = write_inventory(inventory, workspace.inventory)
+        hosts = len(outputs["control_plane_hosts"]) + len(outputs["nodes"])
+        line.summary = (f"{hosts} hosts in {len(outputs['node_pools'])} pools, "
+                        f"{'written' if changed else 'unchanged'}: {workspace.inventory}")
+        return workspace.inventory
+
+
+def stage_configure(console: Console, plan: TargetPlan, workspace: Workspace,
+                    binaries: dict[str, str]) -> None:
+    log = workspace.log("configure")
+    with _stage(console, "configure", log) as line:
+        recap = run_playbook(plan.playbook, workspace.inventory, {"aicluster_binaries": binaries},
+                             log, workspace.root / "ansible" / "extra-vars.yml")
+        line.summary = (f"Ansible: ok={recap.ok} changed={recap.changed}"
+                        + (" (no changes)" if recap.changed == 0 else ""))
+
+
+def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:
+    """Runs every stage for the spec."""
+    workspace = Workspace.of(spec)
+    console.say(f"aicluster build {spec.name}: target {spec.target}, Kubernetes "
+                f"{spec.resolved_kubernetes_version}, spec {spec_path}")
+    plan = target_plan(spec)
+    with cluster_lock(workspace):
+        (workspace.root / "spec.yaml").write_text(spec_path.read_text())
+        binaries = stage_binaries(console, plan, workspace) if plan.binaries else {}
+        outputs = stage_provision(console, spec, plan, workspace)
+        stage_inventory(console, outputs, workspace)
+        stage_configure(console, plan, workspace, binaries)
+    return workspace
+
+
+def provision(console: Console, spec: ClusterSpec) -> Workspace:
+    workspace = Workspace.of(spec)
+    plan = target_plan(spec)
+    with cluster_lock(workspace):
+        outputs = stage_provision(console, spec, plan, workspace)
+        stage_inventory(console, outputs, workspace)
+    return workspace
+
+
+def configure(console: Console, spec: ClusterSpec) -> Workspace:
+    workspace = Workspace.of(spec)
+    plan = target_plan(spec)
+    if not workspace.inventory.is_file():
+        raise StageError("configure", f"no inventory at {workspace.inventory}: "
+                         "run `invoke provision` (or `invoke build`) first")
+    with cluster_lock(workspace):
+        binaries = stage_binaries(console, plan, workspace) if plan.binaries else {}
+        stage_configure(console, plan, workspace, binaries)
+    return workspace
+
+
+def destroy(console: Console, spec: ClusterSpec) -> None:
+    """Stops every process the cluster started, destroys its resources, removes its files."""
+    workspace = Workspace.of(spec)
+    if not workspace.root.exists():
+        console.say(f"nothing to destroy: {workspace.root} does not exist")
+        return
+    with cluster_lock(workspace):
+        log = workspace.log("destroy")
+        with _stage(console, "destroy", log) as line:
+            stopped = processes.stop(processes.owned_pids(workspace.root))
+            with log.open("a") as handle:
+                handle.write(f"stopped PIDs: {stopped}\n")
+            runner = TerraformRunner(target_plan(spec).module_dir, workspace.terraform_dir, log)
+            if runner.has_state():
+                runner.init()
+                runner.destroy()
+            left = processes.owned_pids(workspace.root)
+            if left:
+                raise StageError("destroy", f"processes still running: {left}", log)
+            line.summary = (f"stopped {len(stopped)} processes, destroyed Terraform state, "
+                            f"removed {workspace.root}")
+        shutil.rmtree(workspace.root)

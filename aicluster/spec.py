@@ -1,0 +1,332 @@
+"""The cluster spec: one YAML file that describes a cluster, validated before anything runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aicluster.bom import load_bom
+from aicluster.catalog import CLOUDS, load_catalog
+from aicluster.errors import FieldError, SpecError
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Labels that aicluster derives from the GPU product; a spec may not set them by hand.
+RESERVED_LABEL_PREFIXES = ("nvidia.com/gpu", "kubernetes.io/hostname", "aicluster.io/")
+MAX_LOCAL_NODES = 5000
+CONFORMANCE_PROFILES = ("1.33", "1.34", "1.35", "1.36", "1.37")
+
+
+Target = Literal["local", "aws", "gcp", "azure", "onprem"]
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class GpuSpec(_Strict):
+    product: str
+    count: int = Field(ge=1, description="GPUs per node")
+
+
+class NodeCount(_Strict):
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+    initial: int | None = Field(default=None, ge=0)
+
+    @property
+    def desired(self) -> int:
+        return self.min if self.initial is None else self.initial
+
+
+class Taint(_Strict):
+    key: str
+    value: str = ""
+    effect: TaintEffect
+
+
+class LocalResources(_Strict):
+    cpu: str
+    memory: str
+
+
+class NodePool(_Strict):
+    name: str
+    gpu: GpuSpec | None = None
+    nodes: NodeCount
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    machine_type: dict[str, str] = Field(default_factory=dict)
+    resources: LocalResources | None = None
+
+
+class Components(_Strict):
+    kueue: bool = True
+    dra: bool = True
+    device_plugin: bool = True
+    cluster_autoscaler: bool = True
+    observability: bool = True
+    gateway: bool = True
+    ai_operator: bool = True
+
+
+class Conformance(_Strict):
+    profile: str = CONFORMANCE_PROFILES[-1]
+
+
+class ClusterSpec(_Strict):
+    name: str
+    target: Target = "local"
+    kubernetes_version: str | None = None
+    node_pools: list[NodePool] = Field(min_length=1)
+    components: Components = Field(default_factory=Components)
+    conformance: Conformance = Field(default_factory=Conformance)
+
+    @property
+    def resolved_kubernetes_version(self) -> str:
+        """The pinned release; validation ensures the spec's version names it."""
+        return load_bom().kubernetes_version
+
+    def pool(self, name: str) -> NodePool:
+        for pool in self.node_pools:
+            if pool.name == name:
+                return pool
+        raise KeyError(name)
+
+
+def _format_location(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _pydantic_errors(error: ValidationError) -> list[FieldError]:
+    result = []
+    for item in error.errors():
+        # Drop the union/enum member names pydantic appends to locations.
+        location = tuple(
+            part for part in item["loc"] if not (isinstance(part, str) and part.endswith("]"))
+        )
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        result.append(FieldError(_format_location(location), message))
+    return result
+
+
+def _check_kubernetes_version(spec: ClusterSpec) -> list[FieldError]:
+    if spec.kubernetes_version is None:
+        return []
+    bom = load_bom()
+    pinned = bom.kubernetes_version.lstrip("v")
+    wanted = spec.kubernetes_version.lstrip("v")
+    minor = ".".join(wanted.split(".")[:2])
+    if wanted == pinned or (wanted == minor and minor in bom.supported_minors):
+        return []
+    return [
+        FieldError(
+            "kubernetes_version",
+            f"{spec.kubernetes_version!r} is not pinned in bom.yaml "
+            f"(supported: {pinned} or minor {', '.join(bom.supported_minors)})",
+        )
+    ]
+
+
+def _check_labels(path: str, labels: dict[str, str]) -> list[FieldError]:
+    errors = []
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix))) or not (
+            len(name) <= 63 and LABEL_NAME.match(name)
+        ):
+            errors.append(FieldError(f"{path}.{key}", "not a valid Kubernetes label key"))
+        elif key.startswith(RESERVED_LABEL_PREFIXES):
+            errors.append(
+                FieldError(f"{path}.{key}", "reserved: aicluster sets this label itself")
+            )
+        if len(value) > 63 or not LABEL_VALUE.match(value):
+            errors.append(FieldError(f"{path}.{key}", f"not a valid label value: {value!r}"))
+    return errors
+
+
+def _check_pool(index: int, pool: NodePool, target: Target) -> list[FieldError]:
+    base = f"node_pools[{index}]"
+    errors: list[FieldError] = []
+    if len(pool.name) > 30 or not DNS_LABEL.match(pool.name):
+        errors.append(
+            FieldError(
+                f"{base}.name",
+                f"{pool.name!r} must be a lowercase DNS label of at most 30 characters",
+            )
+        )
+    counts = pool.nodes
+    if counts.min > counts.max:
+        errors.append(
+            FieldError(f"{base}.nodes.min", f"{counts.min} is greater than max ({counts.max})")
+        )
+    if counts.initial is not None and not counts.min <= counts.initial <= counts.max:
+        errors.append(
+            FieldError(
+                f"{base}.nodes.initial",
+                f"{counts.initial} is outside min..max ({counts.min}..{counts.max})",
+            )
+        )
+    if pool.gpu is not None:
+        errors += _check_gpu(base, pool, target)
+    errors += _check_labels(f"{base}.labels", pool.labels)
+    for taint_index, taint in enumerate(pool.taints):
+        taint_path = f"{base}.taints[{taint_index}]"
+        if not taint.key or len(taint.key) > 316:
+            errors.append(FieldError(f"{taint_path}.key", "must be a non-empty taint key"))
+        if taint.value and not LABEL_VALUE.match(taint.value):
+            errors.append(FieldError(f"{taint_path}.value", f"invalid value {taint.value!r}"))
+    for cloud in pool.machine_type:
+        if cloud not in CLOUDS:
+            errors.append(
+                FieldError(
+                    f"{base}.machine_type.{cloud}",
+                    f"unknown cloud; expected one of {', '.join(CLOUDS)}",
+                )
+            )
+    return errors
+
+
+def _check_gpu(base: str, pool: NodePool, target: Target) -> list[FieldError]:
+    assert pool.gpu is not None
+    catalog = load_catalog()
+    product = catalog.get(pool.gpu.product)
+    if product is None:
+        return [
+            FieldError(
+                f"{base}.gpu.product",
+                f"unknown GPU product {pool.gpu.product!r}; "
+                f"known products: {', '.join(sorted(catalog))}",
+            )
+        ]
+    errors: list[FieldError] = []
+    if pool.gpu.count > product.max_gpus_per_machine():
+        errors.append(
+            FieldError(
+                f"{base}.gpu.count",
+                f"{pool.gpu.count} GPUs per node: no {product.name} machine has more than "
+                f"{product.max_gpus_per_machine()}",
+            )
+        )
+    if target in CLOUDS:
+        shapes = product.machine_types[target]
+        chosen = pool.machine_type.get(target)
+        if not shapes:
+            errors.append(
+                FieldError(
+                    f"{base}.gpu.product",
+                    f"{product.name} is not offered on {target} by the GPU catalog",
+                )
+            )
+        elif chosen is not None and chosen not in shapes:
+            errors.append(
+                FieldError(
+                    f"{base}.machine_type.{target}",
+                    f"{chosen!r} does not carry {product.name}; catalog: {', '.join(shapes)}",
+                )
+            )
+        elif chosen is not None and shapes[chosen] != pool.gpu.count:
+            errors.append(
+                FieldError(
+                    f"{base}.gpu.count",
+                    f"{chosen} provides {shapes[chosen]} GPUs, not {pool.gpu.count}",
+                )
+            )
+        elif chosen is None and pool.gpu.count not in shapes.values():
+            errors.append(
+                FieldError(
+                    f"{base}.gpu.count",
+                    f"no {target} machine type provides {pool.gpu.count} x "
+                    f"{product.name}; catalog: "
+                    + ", ".join(f"{name} ({n})" for name, n in shapes.items()),
+                )
+            )
+    return errors
+
+
+def semantic_errors(spec: ClusterSpec) -> list[FieldError]:
+    """Checks that need more than one field, or the catalog and bill of materials."""
+    errors: list[FieldError] = []
+    if len(spec.name) > 40 or not DNS_LABEL.match(spec.name):
+        errors.append(
+            FieldError("name", f"{spec.name!r} must be a lowercase DNS label of at most 40 chars")
+        )
+    errors += _check_kubernetes_version(spec)
+    seen: dict[str, int] = {}
+    for index, pool in enumerate(spec.node_pools):
+        if pool.name in seen:
+            errors.append(
+                FieldError(
+                    f"node_pools[{index}].name",
+                    f"duplicate pool name {pool.name!r} (also node_pools[{seen[pool.name]}])",
+                )
+            )
+        seen.setdefault(pool.name, index)
+        errors += _check_pool(index, pool, spec.target)
+    if spec.target == "local":
+        total = sum(pool.nodes.max for pool in spec.node_pools)
+        if total > MAX_LOCAL_NODES:
+            errors.append(
+                FieldError(
+                    "node_pools",
+                    f"the local target simulates at most {MAX_LOCAL_NODES} nodes; "
+                    f"the pools' max sizes add up to {total}",
+                )
+            )
+    if spec.conformance.profile not in CONFORMANCE_PROFILES:
+        errors.append(
+            FieldError(
+                "conformance.profile",
+                f"unknown profile {spec.conformance.profile!r}; "
+                f"expected one of {', '.join(CONFORMANCE_PROFILES)}",
+            )
+        )
+    return errors
+
+
+def parse_spec(document: Any, source: str = "<spec>") -> ClusterSpec:
+    """Validates a parsed YAML document; raises SpecError listing every problem."""
+    if not isinstance(document, dict):
+        raise SpecError(source, [FieldError("", "the spec must be a YAML mapping")])
+    try:
+        spec = ClusterSpec.model_validate(document)
+    except ValidationError as error:
+        raise SpecError(source, _pydantic_errors(error)) from None
+    errors = semantic_errors(spec)
+    if errors:
+        raise SpecError(source, errors)
+    return spec
+
+
+def load_spec(path: Path) -> ClusterSpec:
+    """Reads and validates a spec file."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(source, [FieldError("", f"cannot read the file: {error.strerror}")]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise SpecError(source, [FieldError("", f"not valid YAML: {where}{problem}")]) from None
+    return parse_spec(document, source)

@@ -1,0 +1,78 @@
+"""What differs between targets: the Terraform module, its inputs and the configure playbook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aicluster.catalog import feature_discovery_labels, load_catalog
+from aicluster.errors import StageError
+from aicluster.paths import PLAYBOOKS_DIR, TERRAFORM_DIR
+from aicluster.spec import ClusterSpec, NodePool
+
+LOCAL_BINARIES = [
+    "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
+    "etcd", "kwok", "kwokctl",
+]
+DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """How one target is provisioned and configured."""
+
+    name: str
+    module_dir: Path
+    playbook: Path
+    binaries: list[str]
+
+
+def target_plan(spec: ClusterSpec) -> TargetPlan:
+    if spec.target == "local":
+        return TargetPlan("local", TERRAFORM_DIR / "local", PLAYBOOKS_DIR / "local.yml",
+                          LOCAL_BINARIES)
+    module_dir = TERRAFORM_DIR / spec.target
+    if not (module_dir / "main.tf").is_file():
+        raise StageError(
+            "provision",
+            f"target '{spec.target}' has no Terraform module in {module_dir}; "
+            "this version of aicluster builds the 'local' target only",
+        )
+    return TargetPlan(spec.target, module_dir, PLAYBOOKS_DIR / "cluster.yml", [])
+
+
+def _local_pool(pool: NodePool) -> dict[str, Any]:
+    if pool.gpu is not None:
+        product = load_catalog()[pool.gpu.product]
+        cpu, memory = product.local_cpu, product.local_memory
+        gpu_fields: dict[str, Any] = {
+            "gpu_product": product.name,
+            "gpus_per_node": pool.gpu.count,
+            "gpu_labels": feature_discovery_labels(product, pool.gpu.count),
+        }
+    else:
+        cpu, memory = DEFAULT_CPU_POOL_SHAPE
+        gpu_fields = {"gpu_product": None, "gpus_per_node": 0, "gpu_labels": {}}
+    if pool.resources is not None:
+        cpu, memory = pool.resources.cpu, pool.resources.memory
+    return {
+        **gpu_fields,
+        "min_size": pool.nodes.min,
+        "max_size": pool.nodes.max,
+        "desired_size": pool.nodes.desired,
+        "cpu": cpu,
+        "memory": memory,
+        "labels": dict(pool.labels),
+        "taints": [taint.model_dump() for taint in pool.taints],
+    }
+
+
+def terraform_variables(spec: ClusterSpec) -> dict[str, Any]:
+    """The module inputs for a spec; the same shape for every target's module."""
+    return {
+        "cluster_name": spec.name,
+        "kubernetes_version": spec.resolved_kubernetes_version,
+        "node_pools": {pool.name: _local_pool(pool) for pool in spec.node_pools},
+        "tags": {"aicluster.io/cluster": spec.name},
+    }
