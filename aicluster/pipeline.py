@@ -182,7 +182,7 @@ def destroy(console: Console, spec: ClusterSpec) -> None:
     with cluster_lock(workspace):
         log = workspace.log("destroy")
         with _stage(console, "destroy", log) as line:
-            stopped = processes.stop(processes.owned_pids(workspace.root))
+            stopped = processes.stop_in_order(processes.owned_pids(workspace.root))
             with log.open("a") as handle:
                 handle.write(f"stopped PIDs: {stopped}\n")
             runner = TerraformRunner(target_plan(spec).module_dir, workspace.terraform_dir, log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -43,7 +44,28 @@ def _is_long_running(pid: int) -> bool:
     return name not in {"grep", "bash", "sh", "find", "tail", "less", "cat"}
 
 
-def stop(pids: list[int], grace_seconds: float = 10.0) -> list[int]:
+# Clients stop before the API server, and the API server before etcd: an API server
+# whose etcd is gone retries its connection instead of shutting down.
+SHUTDOWN_RANK = {"kube-apiserver": 1, "etcd": 2}
+
+
+def shutdown_rank(pid: int) -> int:
+    name = command_line(pid).split(" ", 1)[0].rsplit("/", 1)[-1]
+    return SHUTDOWN_RANK.get(name, 0)
+
+
+def stop_in_order(pids: list[int], grace_seconds: float = 15.0) -> list[int]:
+    """Stops clients first, then the API server, then etcd. Returns the PIDs signalled."""
+    ranked: dict[int, list[int]] = {}
+    for pid in pids:
+        ranked.setdefault(shutdown_rank(pid), []).append(pid)
+    signalled: list[int] = []
+    for rank in sorted(ranked):
+        signalled += stop(ranked[rank], grace_seconds)
+    return signalled
+
+
+def stop(pids: list[int], grace_seconds: float = 15.0) -> list[int]:
     """Terminates the processes, then kills those still alive after the grace period.
     Returns the PIDs that were signalled."""
     signalled = []
@@ -58,10 +80,8 @@ def stop(pids: list[int], grace_seconds: float = 10.0) -> list[int]:
         time.sleep(0.2)
     for pid in signalled:
         if _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_alive(pid) for pid in signalled):
         time.sleep(0.1)

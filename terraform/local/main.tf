@@ -1,19 +1,8 @@
-# The local target's "machines": every simulated node is a terraform_data
-# resource, so that Terraform plans and records the local cluster exactly as it
-# does the instances of a cloud target. The control plane processes and the
-# Node objects are brought up by the configure stage from these outputs.
-
-locals {
-  nodes = merge([
-    for pool_name, pool in var.node_pools : {
-      for index in range(pool.desired_size) :
-      format("%s-%s-%d", var.cluster_name, pool_name, index) => {
-        pool  = pool_name
-        index = index
-      }
-    }
-  ]...)
-}
+# The local target's "machines". Like an autoscaling group on a cloud, each node pool
+# is one resource whose members are the simulated nodes it starts with; Terraform
+# plans and records them as it does a cloud target's pools. The control plane
+# processes and the Node objects are brought up by the configure stage from the
+# outputs.
 
 resource "terraform_data" "control_plane" {
   input = {
@@ -23,12 +12,15 @@ resource "terraform_data" "control_plane" {
   }
 }
 
-resource "terraform_data" "node" {
-  for_each = local.nodes
+resource "terraform_data" "node_pool" {
+  for_each = var.node_pools
 
   input = {
-    name = each.key
-    pool = each.value.pool
-    tags = merge(var.tags, { "aicluster.io/pool" = each.value.pool })
+    name         = each.key
+    min_size     = each.value.min_size
+    max_size     = each.value.max_size
+    desired_size = each.value.desired_size
+    nodes        = [for index in range(each.value.desired_size) : format("%s-%s-%d", var.cluster_name, each.key, index)]
+    tags         = merge(var.tags, { "aicluster.io/pool" = each.key })
   }
 }

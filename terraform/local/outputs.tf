@@ -44,30 +44,32 @@ output "node_pools" {
   description = "Every node pool with its GPU shape, sizes, labels and taints."
   value = {
     for name, pool in var.node_pools : name => {
-      gpu_product        = pool.gpu_product
-      gpus_per_node      = pool.gpus_per_node
-      gpu_labels         = pool.gpu_labels
-      min_size           = pool.min_size
-      max_size           = pool.max_size
-      desired_size       = pool.desired_size
-      labels             = pool.labels
-      taints             = pool.taints
-      machine_type       = "simulated"
-      cpu                = pool.cpu
-      memory             = pool.memory
-      autoscaling_group  = null
+      gpu_product       = pool.gpu_product
+      gpus_per_node     = pool.gpus_per_node
+      gpu_labels        = pool.gpu_labels
+      min_size          = pool.min_size
+      max_size          = pool.max_size
+      desired_size      = pool.desired_size
+      labels            = pool.labels
+      taints            = pool.taints
+      machine_type      = "simulated"
+      cpu               = pool.cpu
+      memory            = pool.memory
+      autoscaling_group = null
     }
   }
 }
 
 output "nodes" {
   description = "Machines that exist now, one per node, with their pool."
-  value = [
-    for name in sort(keys(terraform_data.node)) : {
-      name       = terraform_data.node[name].output.name
-      pool       = terraform_data.node[name].output.pool
-      address    = null
-      connection = "simulated"
-    }
-  ]
+  value = flatten([
+    for pool_name in sort(keys(terraform_data.node_pool)) : [
+      for node_name in terraform_data.node_pool[pool_name].output.nodes : {
+        name       = node_name
+        pool       = pool_name
+        address    = null
+        connection = "simulated"
+      }
+    ]
+  ])
 }

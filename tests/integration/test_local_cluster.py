@@ -1,0 +1,204 @@
+"""The small local cluster, built and torn down through the command line as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import ssl
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from aicluster.processes import owned_pids
+from tests.integration.conftest import Aicluster, CliResult, write_spec
+
+pytestmark = pytest.mark.integration
+NAME = "itest-small"
+EXPECTED = {
+    # pool: (nodes, GPUs per node, product label)
+    "h100": (2, 8, "NVIDIA-H100-80GB-HBM3"),
+    "l4": (2, 1, "NVIDIA-L4"),
+    "cpu": (2, 0, None),
+}
+
+
+def core_api(kubeconfig: Path) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def ready(node: client.V1Node) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
+def test_build_prints_one_line_per_stage_and_the_pool_table(small_cluster: CliResult) -> None:
+    for stage in ("binaries", "provision", "inventory", "configure"):
+        assert re.search(rf"^  ok\s+{stage}\s+\d+\.\ds", small_cluster.stdout, re.M), stage
+    assert re.search(r"^kubeconfig: \S+/itest-small/kubeconfig$", small_cluster.stdout, re.M)
+    assert re.search(r"^h100\s+H100-80GB\s+8\s+2/2\s+0\.\.4\s+16$", small_cluster.stdout, re.M)
+
+
+def test_every_pool_is_ready_with_its_gpus_labels_and_taints(
+    small_cluster: CliResult, aicluster: Aicluster
+) -> None:
+    kubeconfig = aicluster.work_dir(NAME) / "kubeconfig"
+    nodes = core_api(kubeconfig).list_node().items
+    spec = yaml.safe_load((aicluster.work_dir(NAME) / "spec.yaml").read_text())
+    pools = {pool["name"]: pool for pool in spec["node_pools"]}
+    for pool_name, (count, gpus, product) in EXPECTED.items():
+        members = [n for n in nodes if n.metadata.labels.get("aicluster.io/pool") == pool_name]
+        assert len(members) == count, pool_name
+        for node in members:
+            assert ready(node), node.metadata.name
+            labels = node.metadata.labels
+            for key, value in pools[pool_name].get("labels", {}).items():
+                assert labels[key] == value
+            taints = [(t.key, t.value, t.effect) for t in node.spec.taints or []]
+            assert taints == [(t["key"], t.get("value", ""), t["effect"])
+                              for t in pools[pool_name].get("taints", [])]
+            if gpus:
+                assert node.status.capacity["nvidia.com/gpu"] == str(gpus)
+                assert node.status.allocatable["nvidia.com/gpu"] == str(gpus)
+                assert labels["nvidia.com/gpu.present"] == "true"
+                assert labels["nvidia.com/gpu.product"] == product
+                assert labels["nvidia.com/gpu.count"] == str(gpus)
+                assert int(labels["nvidia.com/gpu.memory"]) > 0
+            else:
+                assert "nvidia.com/gpu" not in node.status.capacity
+                assert "nvidia.com/gpu.present" not in labels
+
+
+def test_the_scheduler_binds_a_gpu_pod_to_a_gpu_node(
+    small_cluster: CliResult, aicluster: Aicluster
+) -> None:
+    api = core_api(aicluster.work_dir(NAME) / "kubeconfig")
+    namespace = "itest-gpu-pod"
+    api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    try:
+        pod = client.V1Pod(
+            metadata=client.V1ObjectMeta(name="needs-gpus"),
+            spec=client.V1PodSpec(
+                containers=[client.V1Container(
+                    name="main", image="registry.invalid/cuda:none",
+                    resources=client.V1ResourceRequirements(limits={"nvidia.com/gpu": "8"}))],
+                tolerations=[client.V1Toleration(key="nvidia.com/gpu", operator="Exists",
+                                                 effect="NoSchedule")],
+            ),
+        )
+        api.create_namespaced_pod(namespace, pod)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            current = api.read_namespaced_pod("needs-gpus", namespace)
+            if current.status.phase == "Running":
+                break
+            time.sleep(1)
+        assert current.status.phase == "Running"
+        assert current.spec.node_name.startswith("itest-small-h100-")
+    finally:
+        api.delete_namespace(namespace)
+
+
+def test_api_server_requires_tls_client_credentials_and_rbac(
+    small_cluster: CliResult, aicluster: Aicluster
+) -> None:
+    kubeconfig_path = aicluster.work_dir(NAME) / "kubeconfig"
+    assert kubeconfig_path.stat().st_mode & 0o777 == 0o600
+    server = yaml.safe_load(kubeconfig_path.read_text())["clusters"][0]["cluster"]["server"]
+    assert server.startswith("https://127.0.0.1:")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{server}/api/v1/nodes", context=context, timeout=10)
+    assert anonymous.value.code in (401, 403)
+    kwok_config = (aicluster.work_dir(NAME) / "kwok" / "clusters" / NAME / "kwok.yaml").read_text()
+    assert "--authorization-mode=Node,RBAC" in kwok_config
+    assert "--insecure-port" not in kwok_config
+
+
+def test_rebuild_changes_nothing_and_starts_no_second_process(
+    small_cluster: CliResult, aicluster: Aicluster
+) -> None:
+    work_dir = aicluster.work_dir(NAME)
+    before = owned_pids(work_dir)
+    assert len(before) == 5
+    result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Terraform: No changes." in result.stdout
+    assert "Ansible: ok=" in result.stdout and "changed=0 (no changes)" in result.stdout
+    assert "inventory" in result.stdout and ", unchanged:" in result.stdout
+    assert owned_pids(work_dir) == before
+
+
+def test_status_prints_kubeconfig_and_pools(small_cluster: CliResult, aicluster: Aicluster) -> None:
+    result = aicluster.run("status", "--spec", str(aicluster.work_dir(NAME) / "spec.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert f"kubeconfig: {aicluster.work_dir(NAME) / 'kubeconfig'}" in result.stdout
+    assert re.search(r"^l4\s+L4\s+1\s+2/2\s+0\.\.4\s+2$", result.stdout, re.M)
+
+
+def test_a_bad_spec_fails_before_creating_anything(aicluster: Aicluster, tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: itest-bad\nnode_pools:\n  - name: gpu\n    gpu: {product: H999, count: 8}"
+                    "\n    nodes: {min: 3, max: 1}\n")
+    result = aicluster.run("build", "--spec", str(spec))
+    assert result.returncode == 2
+    assert "node_pools[0].gpu.product: unknown GPU product 'H999'" in result.stderr
+    assert "node_pools[0].nodes.min: 3 is greater than max (1)" in result.stderr
+    assert not aicluster.work_dir("itest-bad").exists()
+
+
+def test_status_of_a_cluster_that_is_not_built(aicluster: Aicluster, tmp_path: Path) -> None:
+    result = aicluster.run("status", "--spec", str(write_spec(tmp_path, "itest-absent")))
+    assert result.returncode == 2
+    assert "is the cluster built?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "after_output"),
+    [(signal.SIGKILL, "  ok     inventory"), (signal.SIGINT, "  ok     provision")],
+    ids=["killed-during-configure", "ctrl-c-after-provision"],
+)
+def test_an_interrupted_build_completes_when_run_again(
+    aicluster: Aicluster, tmp_path: Path, interrupt: signal.Signals, after_output: str
+) -> None:
+    name = f"itest-interrupt-{interrupt.name.lower()}"
+    spec = write_spec(tmp_path, name)
+    process = aicluster.popen("build", "--spec", str(spec))
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(after_output):
+            break
+    # Let the next stage get under way (kwokctl starting the control plane), then interrupt.
+    time.sleep(3)
+    os.killpg(process.pid, interrupt)
+    process.wait(timeout=60)
+    assert process.returncode != 0
+
+    result = aicluster.run("build", "--spec", str(spec))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^h100\s+H100-80GB\s+8\s+2/2", result.stdout, re.M)
+    work_dir = aicluster.work_dir(name)
+    assert len(owned_pids(work_dir)) == 5
+    assert aicluster.run("destroy", "--spec", str(spec)).returncode == 0
+    assert not work_dir.exists()
+    assert owned_pids(work_dir) == []
+
+
+def test_destroy_leaves_no_process_and_no_file(small_cluster: CliResult, aicluster: Aicluster) -> None:
+    work_dir = aicluster.work_dir(NAME)
+    spec = aicluster.state_dir / "itest-small.yaml"
+    spec.write_text((work_dir / "spec.yaml").read_text())
+    result = aicluster.run("destroy", "--spec", str(spec))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stopped 5 processes" in result.stdout
+    assert not work_dir.exists()
+    assert owned_pids(work_dir) == []
+    again = aicluster.run("destroy", "--spec", str(spec))
+    assert again.returncode == 0
+    assert "nothing to destroy" in again.stdout

@@ -1,0 +1,64 @@
+"""The bill of materials is the one source of versions: the Go build modules, the roles
+and the GPU catalog must agree with it."""
+
+from __future__ import annotations
+
+import re
+
+from aicluster.binaries import recipe_digest
+from aicluster.bom import load_bom
+from aicluster.catalog import feature_discovery_labels, load_catalog
+from aicluster.paths import REPO_ROOT
+
+
+def go_mod(build_dir: str) -> str:
+    return (REPO_ROOT / build_dir / "go.mod").read_text()
+
+
+def test_every_build_module_requires_the_pinned_version() -> None:
+    bom = load_bom()
+    for binary_set in bom.binaries.values():
+        text = go_mod(binary_set.build_dir)
+        assert re.search(rf"^\s*(require\s+)?{re.escape(binary_set.module)} "
+                         rf"{re.escape(binary_set.version)}\b", text, re.M), binary_set.name
+        assert (REPO_ROOT / binary_set.build_dir / "go.sum").is_file()
+
+
+def test_kubernetes_staging_modules_match_the_release() -> None:
+    bom = load_bom()
+    release = bom.binaries["kubernetes"].version
+    staging = "v0." + release.split(".", 1)[1]
+    replaces = re.findall(r"^\s*(k8s\.io/\S+) => (\S+) (\S+)$", go_mod("gobuild/kubernetes"), re.M)
+    assert len(replaces) >= 33
+    for module, target, version in replaces:
+        assert target == module and version == staging, module
+
+
+def test_control_plane_release_is_the_binaries_release() -> None:
+    bom = load_bom()
+    assert bom.kubernetes_version == bom.binaries["kubernetes"].version
+    minor = ".".join(bom.kubernetes_version.lstrip("v").split(".")[:2])
+    assert minor in bom.supported_minors
+    assert tuple(map(int, minor.split("."))) >= (1, 34), "DRA v1 needs Kubernetes 1.34 or newer"
+
+
+def test_recipe_digest_is_stable() -> None:
+    binary_set = load_bom().binaries["etcd"]
+    assert recipe_digest(binary_set) == recipe_digest(binary_set)
+
+
+def test_catalog_labels_follow_feature_discovery() -> None:
+    h100 = load_catalog()["H100-80GB"]
+    labels = feature_discovery_labels(h100, 8)
+    assert labels == {
+        "nvidia.com/gpu.present": "true",
+        "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+        "nvidia.com/gpu.count": "8",
+        "nvidia.com/gpu.memory": "81559",
+        "nvidia.com/gpu.family": "hopper",
+        "nvidia.com/gpu.compute.major": "9",
+        "nvidia.com/gpu.compute.minor": "0",
+    }
+    for product in load_catalog().values():
+        for shapes in product.machine_types.values():
+            assert all(count >= 1 for count in shapes.values())
