@@ -19,7 +19,10 @@ RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
     r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
 )
-FAILED_LINE = re.compile(r"^fatal: \[(?P<host>[^\]]+)\]: (?:FAILED|UNREACHABLE)! => (?P<body>.*)$")
+FAILED_LINE = re.compile(
+    r"^(?:fatal: \[(?P<host>[^\]]+)\]: (?:FAILED|UNREACHABLE)!"
+    r"|failed: \[(?P<loop_host>[^\]]+)\] \(item=[^)]*\)) => (?P<body>.*)$"
+)
 TASK_LINE = re.compile(r"^TASK \[(?P<task>.*)\] \**$")
 
 
@@ -66,7 +69,8 @@ def first_failure(output: str) -> str | None:
                     message = str(body.get("msg") or body.get("stderr") or message)
             except yaml.YAMLError:
                 pass
-            return f"task '{task}' on {failed['host']}: {message.strip()[:600]}"
+            host = failed["host"] or failed["loop_host"]
+            return f"task '{task}' on {host}: {message.strip()[:600]}"
     return None
 
 

@@ -312,3 +312,17 @@ def ensure_binaries(names: list[str], progress: Progress, log_path: Path,
         for name in binary_set.packages:
             paths[name] = folder / name
     return {name: paths[name] for name in names}
+
+
+def module_source_dir(binary_set: BinarySet) -> Path:
+    """The pinned module's files (CRDs, RBAC and webhook manifests ship in the module zip)."""
+    go = find_go()
+    completed = subprocess.run(
+        [str(go), "mod", "download", "-json", f"{binary_set.module}@{binary_set.version}"],
+        cwd=REPO_ROOT / binary_set.build_dir, env=go_environment(), capture_output=True,
+        text=True, check=False,
+    )
+    if completed.returncode != 0:
+        raise BinaryError(f"cannot download {binary_set.module}@{binary_set.version}: "
+                          f"{(completed.stderr or completed.stdout).strip()[-300:]}")
+    return Path(json.loads(completed.stdout)["Dir"])

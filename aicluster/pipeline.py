@@ -19,12 +19,13 @@ from typing import Any
 
 from aicluster import processes
 from aicluster.ansible import run_playbook
-from aicluster.binaries import ensure_binaries
+from aicluster.binaries import ensure_binaries, module_source_dir
 from aicluster.bom import load_bom
 from aicluster.console import Console, StageLine
 from aicluster.errors import AiclusterError, StageError
 from aicluster.inventory import build_inventory, write_inventory
 from aicluster.paths import cluster_dir
+from aicluster.ports import allocate_ports
 from aicluster.spec import ClusterSpec
 from aicluster.targets import TargetPlan, target_plan, terraform_variables
 from aicluster.terraform import TerraformRunner
@@ -90,14 +91,23 @@ def _stage(console: Console, name: str, log: Path) -> Iterator[StageLine]:
             raise StageError(name, str(error), log) from error
 
 
-def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> dict[str, str]:
+@dataclass(frozen=True)
+class LocalInputs:
+    """What the configure stage of a local cluster needs from this machine."""
+
+    binaries: dict[str, str]
+    sources: dict[str, str]
+
+
+def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> LocalInputs:
     log = workspace.log("binaries")
     with _stage(console, "binaries", log) as line:
         paths = ensure_binaries(plan.binaries, console.progress("binaries"), log)
         bom = load_bom()
+        sources = {name: str(module_source_dir(bom.binaries[name])) for name in plan.sources}
         sets = sorted({bom.binary_set_of(name).name for name in plan.binaries})
         line.summary = ", ".join(f"{name} {bom.binaries[name].version}" for name in sets)
-        return {name: str(path) for name, path in paths.items()}
+        return LocalInputs({name: str(path) for name, path in paths.items()}, sources)
 
 
 def stage_provision(console: Console, spec: ClusterSpec, plan: TargetPlan,
@@ -127,12 +137,18 @@ def stage_inventory(console: Console, outputs: dict[str, Any], workspace: Worksp
         return workspace.inventory
 
 
-def stage_configure(console: Console, plan: TargetPlan, workspace: Workspace,
-                    binaries: dict[str, str]) -> None:
+def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, workspace: Workspace,
+                    local: LocalInputs) -> None:
     log = workspace.log("configure")
     with _stage(console, "configure", log) as line:
-        recap = run_playbook(plan.playbook, workspace.inventory, {"aicluster_binaries": binaries},
-                             log, workspace.root / "ansible" / "extra-vars.yml")
+        extra_vars = {
+            "aicluster_spec": spec.model_dump(mode="json"),
+            "aicluster_binaries": local.binaries,
+            "aicluster_sources": local.sources,
+            "aicluster_local_ports": allocate_ports(workspace.root / "ports.json", plan.ports),
+        }
+        recap = run_playbook(plan.playbook, workspace.inventory, extra_vars, log,
+                             workspace.root / "ansible" / "extra-vars.yml")
         line.summary = (f"Ansible: ok={recap.ok} changed={recap.changed}"
                         + (" (no changes)" if recap.changed == 0 else ""))
 
@@ -145,10 +161,10 @@ def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:
     plan = target_plan(spec)
     with cluster_lock(workspace):
         (workspace.root / "spec.yaml").write_text(spec_path.read_text())
-        binaries = stage_binaries(console, plan, workspace) if plan.binaries else {}
+        local = stage_binaries(console, plan, workspace) if plan.binaries else LocalInputs({}, {})
         outputs = stage_provision(console, spec, plan, workspace)
         stage_inventory(console, outputs, workspace)
-        stage_configure(console, plan, workspace, binaries)
+        stage_configure(console, spec, plan, workspace, local)
     return workspace
 
 
@@ -168,8 +184,8 @@ def configure(console: Console, spec: ClusterSpec) -> Workspace:
         raise StageError("configure", f"no inventory at {workspace.inventory}: "
                          "run `invoke provision` (or `invoke build`) first")
     with cluster_lock(workspace):
-        binaries = stage_binaries(console, plan, workspace) if plan.binaries else {}
-        stage_configure(console, plan, workspace, binaries)
+        local = stage_binaries(console, plan, workspace) if plan.binaries else LocalInputs({}, {})
+        stage_configure(console, spec, plan, workspace, local)
     return workspace
 
 

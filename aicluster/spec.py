@@ -77,6 +77,35 @@ class Components(_Strict):
     ai_operator: bool = True
 
 
+class Tenant(_Strict):
+    """A team that queues work: a Kueue ClusterQueue with a LocalQueue in each namespace."""
+
+    name: str
+    namespaces: list[str] = Field(min_length=1)
+    gpu_quota: dict[str, int] = Field(default_factory=dict, description="GPUs per GPU pool")
+    weight: int = Field(default=1, ge=1, le=1000)
+
+
+class PriorityClass(_Strict):
+    name: str
+    value: int = Field(ge=-2147483648, le=1000000000)
+    description: str = ""
+
+
+def _default_priority_classes() -> list[PriorityClass]:
+    return [
+        PriorityClass(name="high", value=1000, description="Production training and serving"),
+        PriorityClass(name="standard", value=100, description="Default for queued work"),
+        PriorityClass(name="low", value=10, description="Preemptible experiments"),
+    ]
+
+
+class Scheduling(_Strict):
+    cohort: str = "gpu"
+    tenants: list[Tenant] = Field(default_factory=list)
+    priority_classes: list[PriorityClass] = Field(default_factory=_default_priority_classes)
+
+
 class Conformance(_Strict):
     profile: str = CONFORMANCE_PROFILES[-1]
 
@@ -87,6 +116,7 @@ class ClusterSpec(_Strict):
     kubernetes_version: str | None = None
     node_pools: list[NodePool] = Field(min_length=1)
     components: Components = Field(default_factory=Components)
+    scheduling: Scheduling = Field(default_factory=Scheduling)
     conformance: Conformance = Field(default_factory=Conformance)
 
     @property
@@ -261,6 +291,50 @@ def _check_gpu(base: str, pool: NodePool, target: Target) -> list[FieldError]:
     return errors
 
 
+def _check_scheduling(spec: ClusterSpec) -> list[FieldError]:
+    errors: list[FieldError] = []
+    gpu_pools = {pool.name for pool in spec.node_pools if pool.gpu is not None}
+    if not DNS_LABEL.match(spec.scheduling.cohort):
+        errors.append(FieldError("scheduling.cohort", "must be a lowercase DNS label"))
+    tenant_names: dict[str, int] = {}
+    namespace_owner: dict[str, str] = {}
+    for index, tenant in enumerate(spec.scheduling.tenants):
+        base = f"scheduling.tenants[{index}]"
+        if not DNS_LABEL.match(tenant.name) or len(tenant.name) > 63:
+            errors.append(FieldError(f"{base}.name", f"{tenant.name!r} must be a DNS label"))
+        if tenant.name in tenant_names:
+            errors.append(FieldError(f"{base}.name", f"duplicate tenant {tenant.name!r}"))
+        tenant_names.setdefault(tenant.name, index)
+        for ns_index, namespace in enumerate(tenant.namespaces):
+            if not DNS_LABEL.match(namespace) or len(namespace) > 63:
+                errors.append(FieldError(f"{base}.namespaces[{ns_index}]",
+                                         f"{namespace!r} must be a DNS label"))
+            elif namespace in ("kube-system", "kueue-system"):
+                errors.append(FieldError(f"{base}.namespaces[{ns_index}]",
+                                         f"{namespace!r} is reserved for the platform"))
+            elif namespace in namespace_owner:
+                errors.append(FieldError(f"{base}.namespaces[{ns_index}]",
+                                         f"{namespace!r} already belongs to tenant "
+                                         f"{namespace_owner[namespace]!r}"))
+            namespace_owner.setdefault(namespace, tenant.name)
+        for pool_name, gpus in tenant.gpu_quota.items():
+            if pool_name not in gpu_pools:
+                errors.append(FieldError(f"{base}.gpu_quota.{pool_name}",
+                                         f"not a GPU pool; GPU pools: {', '.join(sorted(gpu_pools))}"))
+            elif gpus < 0:
+                errors.append(FieldError(f"{base}.gpu_quota.{pool_name}", "must not be negative"))
+    seen_classes: set[str] = set()
+    for index, priority in enumerate(spec.scheduling.priority_classes):
+        if not DNS_LABEL.match(priority.name):
+            errors.append(FieldError(f"scheduling.priority_classes[{index}].name",
+                                     f"{priority.name!r} must be a DNS label"))
+        if priority.name in seen_classes:
+            errors.append(FieldError(f"scheduling.priority_classes[{index}].name",
+                                     f"duplicate priority class {priority.name!r}"))
+        seen_classes.add(priority.name)
+    return errors
+
+
 def semantic_errors(spec: ClusterSpec) -> list[FieldError]:
     """Checks that need more than one field, or the catalog and bill of materials."""
     errors: list[FieldError] = []
@@ -290,6 +364,7 @@ def semantic_errors(spec: ClusterSpec) -> list[FieldError]:
                     f"the pools' max sizes add up to {total}",
                 )
             )
+    errors += _check_scheduling(spec)
     if spec.conformance.profile not in CONFORMANCE_PROFILES:
         errors.append(
             FieldError(

@@ -18,6 +18,10 @@ LOCAL_BINARIES = [
 DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
 
 
+# Loopback ports of the local controllers, allocated once per cluster.
+LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health"]
+
+
 @dataclass(frozen=True)
 class TargetPlan:
     """How one target is provisioned and configured."""
@@ -26,12 +30,19 @@ class TargetPlan:
     module_dir: Path
     playbook: Path
     binaries: list[str]
+    sources: list[str]
+    ports: list[str]
 
 
 def target_plan(spec: ClusterSpec) -> TargetPlan:
     if spec.target == "local":
+        binaries = list(LOCAL_BINARIES)
+        sources: list[str] = []
+        if spec.components.kueue:
+            binaries.append("kueue")
+            sources.append("kueue")
         return TargetPlan("local", TERRAFORM_DIR / "local", PLAYBOOKS_DIR / "local.yml",
-                          LOCAL_BINARIES)
+                          binaries, sources, LOCAL_PORTS)
     module_dir = TERRAFORM_DIR / spec.target
     if not (module_dir / "main.tf").is_file():
         raise StageError(
@@ -39,7 +50,7 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
             f"target '{spec.target}' has no Terraform module in {module_dir}; "
             "this version of aicluster builds the 'local' target only",
         )
-    return TargetPlan(spec.target, module_dir, PLAYBOOKS_DIR / "cluster.yml", [])
+    return TargetPlan(spec.target, module_dir, PLAYBOOKS_DIR / "cluster.yml", [], [], [])
 
 
 def _local_pool(pool: NodePool) -> dict[str, Any]:

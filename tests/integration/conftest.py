@@ -72,3 +72,8 @@ def small_cluster(aicluster: Aicluster, tmp_path_factory: pytest.TempPathFactory
     result = aicluster.run("build", "--spec", str(spec))
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `destroys_cluster` run after every other test of the session."""
+    items.sort(key=lambda item: item.get_closest_marker("destroys_cluster") is not None)

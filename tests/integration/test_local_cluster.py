@@ -190,6 +190,7 @@ def test_an_interrupted_build_completes_when_run_again(
     assert owned_pids(work_dir) == []
 
 
+@pytest.mark.destroys_cluster
 def test_destroy_leaves_no_process_and_no_file(small_cluster: CliResult, aicluster: Aicluster) -> None:
     work_dir = aicluster.work_dir(NAME)
     spec = aicluster.state_dir / "itest-small.yaml"

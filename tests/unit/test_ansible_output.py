@@ -26,3 +26,12 @@ def test_first_failure_names_task_host_and_message() -> None:
 
 def test_no_failure() -> None:
     assert first_failure("PLAY RECAP ***\nh : ok=1 changed=0 unreachable=0 failed=0\n") is None
+
+
+def test_loop_item_failures_are_found() -> None:
+    output = (
+        "TASK [kueue : Wait until the controller reports every ClusterQueue active] ***\n"
+        'failed: [cp] (item=team-a) => {"changed": false, "msg": "not active after 120 seconds"}\n'
+    )
+    assert first_failure(output) == ("task 'kueue : Wait until the controller reports every "
+                                     "ClusterQueue active' on cp: not active after 120 seconds")

@@ -181,3 +181,21 @@ def test_bad_spec_files_are_rejected_with_the_expected_paths(path: Path) -> None
         load_spec(path)
     paths = [error.path for error in raised.value.errors]
     assert sorted(paths) == sorted(header), raised.value
+
+
+def test_scheduling_tenants_are_checked() -> None:
+    errors = errors_of(minimal(scheduling={"tenants": [
+        {"name": "a", "namespaces": ["shared", "kube-system"], "gpu_quota": {"gpu": 8, "cpu": 1}},
+        {"name": "a", "namespaces": ["shared"], "gpu_quota": {"ghost": 1}},
+    ]}))
+    assert "scheduling.tenants[0].namespaces[1]: 'kube-system' is reserved for the platform" in errors
+    assert "scheduling.tenants[0].gpu_quota.cpu: not a GPU pool; GPU pools: gpu" in errors
+    assert "scheduling.tenants[1].name: duplicate tenant 'a'" in errors
+    assert "scheduling.tenants[1].namespaces[0]: 'shared' already belongs to tenant 'a'" in errors
+    assert "scheduling.tenants[1].gpu_quota.ghost: not a GPU pool; GPU pools: gpu" in errors
+
+
+def test_default_priority_classes() -> None:
+    spec = parse_spec(minimal())
+    assert [(p.name, p.value) for p in spec.scheduling.priority_classes] == [
+        ("high", 1000), ("standard", 100), ("low", 10)]
