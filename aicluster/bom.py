@@ -33,6 +33,7 @@ class BinarySet:
     build_tags: list[str] = field(default_factory=list)
     version_ldflags_packages: list[str] = field(default_factory=list)
     download: DownloadSource | None = None
+    go_minimum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def parse_bom(document: dict[str, Any]) -> Bom:
             build_tags=list(entry.get("build_tags", [])),
             version_ldflags_packages=list(entry.get("version_ldflags_packages", [])),
             download=DownloadSource(**download) if download else None,
+            go_minimum=str(entry["go_minimum"]) if entry.get("go_minimum") else None,
         )
     return Bom(
         kubernetes_version=root["kubernetes"]["version"],

@@ -18,6 +18,7 @@ class GpuProduct:
 
     name: str
     product_label: str
+    dra_product_name: str
     memory_mib: int
     architecture: str
     compute_capability: str
@@ -40,6 +41,7 @@ def load_catalog() -> dict[str, GpuProduct]:
         products[name] = GpuProduct(
             name=name,
             product_label=entry["product_label"],
+            dra_product_name=entry["dra_product_name"],
             memory_mib=int(entry["memory_mib"]),
             architecture=entry["architecture"],
             compute_capability=str(entry["compute_capability"]),
@@ -51,9 +53,12 @@ def load_catalog() -> dict[str, GpuProduct]:
     return products
 
 
-def feature_discovery_labels(product: GpuProduct, gpus_per_node: int) -> dict[str, str]:
-    """The node labels NVIDIA GPU Feature Discovery publishes for this product."""
+def feature_discovery_labels(product: GpuProduct, gpus_per_node: int,
+                             driver_version: str, cuda_version: str) -> dict[str, str]:
+    """The node labels NVIDIA GPU Feature Discovery publishes for this product and driver."""
     major, _, minor = product.compute_capability.partition(".")
+    driver_major, driver_minor, driver_rev = [*driver_version.split("."), "0", "0"][:3]
+    cuda_major, cuda_minor = [*cuda_version.split("."), "0"][:2]
     return {
         "nvidia.com/gpu.present": "true",
         "nvidia.com/gpu.product": product.product_label,
@@ -62,4 +67,9 @@ def feature_discovery_labels(product: GpuProduct, gpus_per_node: int) -> dict[st
         "nvidia.com/gpu.family": product.architecture,
         "nvidia.com/gpu.compute.major": major,
         "nvidia.com/gpu.compute.minor": minor or "0",
+        "nvidia.com/cuda.driver.major": driver_major,
+        "nvidia.com/cuda.driver.minor": driver_minor,
+        "nvidia.com/cuda.driver.rev": driver_rev,
+        "nvidia.com/cuda.runtime.major": cuda_major,
+        "nvidia.com/cuda.runtime.minor": cuda_minor,
     }

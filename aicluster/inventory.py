@@ -20,7 +20,8 @@ REQUIRED_OUTPUTS = (
 # Terraform leaves outputs whose value is null out of `terraform output -json`.
 NULLABLE_OUTPUTS = ("api_endpoint", "ssh")
 POOL_FIELDS = (
-    "gpu_product", "gpus_per_node", "gpu_labels", "min_size", "max_size", "desired_size",
+    "gpu_product", "gpus_per_node", "gpu_access", "gpu_sharing_replicas",
+    "gpu_labels", "min_size", "max_size", "desired_size",
     "labels", "taints", "machine_type",
 )
 

@@ -151,6 +151,9 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
                              workspace.root / "ansible" / "extra-vars.yml")
         line.summary = (f"Ansible: ok={recap.ok} changed={recap.changed}"
                         + (" (no changes)" if recap.changed == 0 else ""))
+        if recap.changed_tasks:
+            line.notes.append("changed: " + "; ".join(recap.changed_tasks[:8])
+                              + (" …" if len(recap.changed_tasks) > 8 else ""))
 
 
 def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:

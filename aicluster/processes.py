@@ -17,6 +17,15 @@ def command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace")
 
 
+def environment_names_path(pid: int, marker: str) -> bool:
+    """Whether the process's environment mentions the path (AICLUSTER_OWNER, KUBECONFIG, ...)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return marker.encode() in raw
+
+
 def owned_pids(work_dir: Path) -> list[int]:
     """Live processes started for this work directory: from PID files, then any process
     whose command line names the directory (one whose PID file was never written)."""
@@ -27,7 +36,7 @@ def owned_pids(work_dir: Path) -> list[int]:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             continue
-        if marker in command_line(pid):
+        if marker in command_line(pid) or environment_names_path(pid, marker):
             found.add(pid)
     own = os.getpid()
     for entry in Path("/proc").iterdir():
@@ -36,6 +45,15 @@ def owned_pids(work_dir: Path) -> list[int]:
             if pid not in found and marker in command_line(pid) and _is_long_running(pid):
                 found.add(pid)
     return sorted(found)
+
+
+def process_name(pid: int) -> str:
+    """The program's name, or the module's for `python -m module`."""
+    arguments = command_line(pid).split(" ")
+    name = arguments[0].rsplit("/", 1)[-1]
+    if name.startswith("python") and len(arguments) > 2 and arguments[1] == "-m":
+        return arguments[2]
+    return name
 
 
 def _is_long_running(pid: int) -> bool:

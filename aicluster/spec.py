@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aicluster.bom import load_bom
 from aicluster.catalog import CLOUDS, load_catalog
 from aicluster.errors import FieldError, SpecError
+from aicluster.profiles import profile_versions
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -20,7 +21,7 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 # Labels that aicluster derives from the GPU product; a spec may not set them by hand.
 RESERVED_LABEL_PREFIXES = ("nvidia.com/gpu", "kubernetes.io/hostname", "aicluster.io/")
 MAX_LOCAL_NODES = 5000
-CONFORMANCE_PROFILES = ("1.33", "1.34", "1.35", "1.36", "1.37")
+CONFORMANCE_PROFILES = tuple(profile_versions())
 
 
 Target = Literal["local", "aws", "gcp", "azure", "onprem"]
@@ -31,9 +32,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+GpuAccess = Literal["device-plugin", "dra"]
+
+
 class GpuSpec(_Strict):
     product: str
     count: int = Field(ge=1, description="GPUs per node")
+    # How pods reach the pool's GPUs: the device plugin's nvidia.com/gpu extended resource, or
+    # DRA (the gpu.nvidia.com DeviceClass, which also serves nvidia.com/gpu requests).
+    access: GpuAccess = "device-plugin"
+    # Device plugin time-slicing: each GPU is advertised this many times (1 = no sharing).
+    time_slicing_replicas: int = Field(default=1, ge=1, le=64)
 
 
 class NodeCount(_Strict):
@@ -247,6 +256,11 @@ def _check_gpu(base: str, pool: NodePool, target: Target) -> list[FieldError]:
             )
         ]
     errors: list[FieldError] = []
+    if pool.gpu.access == "dra" and pool.gpu.time_slicing_replicas > 1:
+        errors.append(FieldError(
+            f"{base}.gpu.time_slicing_replicas",
+            "time-slicing is a device plugin setting; a DRA pool shares GPUs through claims",
+        ))
     if pool.gpu.count > product.max_gpus_per_machine():
         errors.append(
             FieldError(
@@ -365,6 +379,15 @@ def semantic_errors(spec: ClusterSpec) -> list[FieldError]:
                 )
             )
     errors += _check_scheduling(spec)
+    for index, pool in enumerate(spec.node_pools):
+        if pool.gpu is None:
+            continue
+        if pool.gpu.access == "dra" and not spec.components.dra:
+            errors.append(FieldError(f"node_pools[{index}].gpu.access",
+                                     "the pool uses DRA but components.dra is false"))
+        if pool.gpu.access == "device-plugin" and not spec.components.device_plugin:
+            errors.append(FieldError(f"node_pools[{index}].gpu.access", "the pool uses the device "
+                                     "plugin but components.device_plugin is false"))
     if spec.conformance.profile not in CONFORMANCE_PROFILES:
         errors.append(
             FieldError(

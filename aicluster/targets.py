@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aicluster.bom import load_bom
 from aicluster.catalog import feature_discovery_labels, load_catalog
 from aicluster.errors import StageError
 from aicluster.paths import PLAYBOOKS_DIR, TERRAFORM_DIR
@@ -19,7 +20,8 @@ DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
 
 
 # Loopback ports of the local controllers, allocated once per cluster.
-LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health"]
+LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health", "karpenter_metrics",
+               "karpenter_health"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
         if spec.components.kueue:
             binaries.append("kueue")
             sources.append("kueue")
+        if spec.components.cluster_autoscaler:
+            binaries.append("karpenter-kwok")
+            sources.append("karpenter")
         return TargetPlan("local", TERRAFORM_DIR / "local", PLAYBOOKS_DIR / "local.yml",
                           binaries, sources, LOCAL_PORTS)
     module_dir = TERRAFORM_DIR / spec.target
@@ -56,15 +61,25 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
 def _local_pool(pool: NodePool) -> dict[str, Any]:
     if pool.gpu is not None:
         product = load_catalog()[pool.gpu.product]
+        driver = load_bom().raw["nvidia_driver"]
         cpu, memory = product.local_cpu, product.local_memory
+        labels = feature_discovery_labels(product, pool.gpu.count, str(driver["version"]),
+                                          str(driver["cuda_version"]))
+        labels["aicluster.io/gpu-access"] = pool.gpu.access
+        if pool.gpu.access == "device-plugin" and pool.gpu.time_slicing_replicas > 1:
+            labels["nvidia.com/gpu.replicas"] = str(pool.gpu.time_slicing_replicas)
+            labels["nvidia.com/gpu.sharing-strategy"] = "time-slicing"
         gpu_fields: dict[str, Any] = {
             "gpu_product": product.name,
             "gpus_per_node": pool.gpu.count,
-            "gpu_labels": feature_discovery_labels(product, pool.gpu.count),
+            "gpu_access": pool.gpu.access,
+            "gpu_sharing_replicas": pool.gpu.time_slicing_replicas,
+            "gpu_labels": labels,
         }
     else:
         cpu, memory = DEFAULT_CPU_POOL_SHAPE
-        gpu_fields = {"gpu_product": None, "gpus_per_node": 0, "gpu_labels": {}}
+        gpu_fields = {"gpu_product": None, "gpus_per_node": 0, "gpu_access": None,
+                      "gpu_sharing_replicas": 1, "gpu_labels": {}}
     if pool.resources is not None:
         cpu, memory = pool.resources.cpu, pool.resources.memory
     return {

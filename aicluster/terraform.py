@@ -92,6 +92,8 @@ class TerraformRunner:
                               "-out=aicluster.tfplan", allowed=(0, 2))
         summary = next((line.strip() for line in out.splitlines()
                         if line.startswith(("Plan:", "No changes."))), "")
+        if code == 2 and not summary.startswith("Plan:"):
+            summary = "outputs changed, no resource changes."
         return PlanResult(changed=code == 2, summary=summary or "No changes.")
 
     def apply_plan(self) -> None:

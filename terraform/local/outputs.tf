@@ -44,18 +44,20 @@ output "node_pools" {
   description = "Every node pool with its GPU shape, sizes, labels and taints."
   value = {
     for name, pool in var.node_pools : name => {
-      gpu_product       = pool.gpu_product
-      gpus_per_node     = pool.gpus_per_node
-      gpu_labels        = pool.gpu_labels
-      min_size          = pool.min_size
-      max_size          = pool.max_size
-      desired_size      = pool.desired_size
-      labels            = pool.labels
-      taints            = pool.taints
-      machine_type      = "simulated"
-      cpu               = pool.cpu
-      memory            = pool.memory
-      autoscaling_group = null
+      gpu_product          = pool.gpu_product
+      gpus_per_node        = pool.gpus_per_node
+      gpu_access           = pool.gpu_access
+      gpu_sharing_replicas = pool.gpu_sharing_replicas
+      gpu_labels           = pool.gpu_labels
+      min_size             = pool.min_size
+      max_size             = pool.max_size
+      desired_size         = pool.desired_size
+      labels               = pool.labels
+      taints               = pool.taints
+      machine_type         = "simulated"
+      cpu                  = pool.cpu
+      memory               = pool.memory
+      autoscaling_group    = null
     }
   }
 }

@@ -35,15 +35,17 @@ variable "tags" {
 variable "node_pools" {
   description = "Simulated node pools, keyed by pool name. GPU fields are null for CPU pools; gpu_labels are the GPU Feature Discovery labels of the product."
   type = map(object({
-    gpu_product   = optional(string)
-    gpus_per_node = optional(number, 0)
-    gpu_labels    = optional(map(string), {})
-    min_size      = number
-    max_size      = number
-    desired_size  = number
-    cpu           = string
-    memory        = string
-    labels        = optional(map(string), {})
+    gpu_product          = optional(string)
+    gpus_per_node        = optional(number, 0)
+    gpu_access           = optional(string)
+    gpu_sharing_replicas = optional(number, 1)
+    gpu_labels           = optional(map(string), {})
+    min_size             = number
+    max_size             = number
+    desired_size         = number
+    cpu                  = string
+    memory               = string
+    labels               = optional(map(string), {})
     taints = optional(list(object({
       key    = string
       value  = optional(string, "")
@@ -71,6 +73,14 @@ variable "node_pools" {
       ]
     ]))
     error_message = "Taint effects must be NoSchedule, PreferNoSchedule or NoExecute."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, pool in var.node_pools :
+      pool.gpu_product == null ? pool.gpu_access == null : contains(["device-plugin", "dra"], coalesce(pool.gpu_access, "unset"))
+    ])
+    error_message = "GPU pools set gpu_access to device-plugin or dra; CPU pools leave it null."
   }
 
   validation {

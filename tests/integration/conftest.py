@@ -15,6 +15,19 @@ import yaml
 from aicluster.paths import INVENTORIES_DIR, REPO_ROOT
 
 INVOKE = str(Path(sys.executable).parent / "invoke")
+# Processes of a local cluster built from the small example spec.
+CLUSTER_PROCESSES = {
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
+    "kueue", "aicluster.simulators.gpu_dra_driver", "karpenter-kwok",
+}
+
+
+def running_processes(work_dir: Path) -> set[str]:
+    from aicluster.processes import owned_pids, process_name
+
+    names = [process_name(pid) for pid in owned_pids(work_dir)]
+    assert len(names) == len(set(names)), f"a process runs twice: {sorted(names)}"
+    return set(names)
 
 
 @dataclass(frozen=True)

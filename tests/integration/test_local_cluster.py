@@ -16,15 +16,22 @@ import yaml
 from kubernetes import client, config
 
 from aicluster.processes import owned_pids
-from tests.integration.conftest import Aicluster, CliResult, write_spec
+from tests.integration.conftest import (
+    CLUSTER_PROCESSES,
+    Aicluster,
+    CliResult,
+    running_processes,
+    write_spec,
+)
 
 pytestmark = pytest.mark.integration
 NAME = "itest-small"
 EXPECTED = {
-    # pool: (nodes, GPUs per node, product label)
-    "h100": (2, 8, "NVIDIA-H100-80GB-HBM3"),
-    "l4": (2, 1, "NVIDIA-L4"),
-    "cpu": (2, 0, None),
+    # pool: (nodes, GPUs per node, product label, how pods reach the GPUs)
+    "h100": (2, 8, "NVIDIA-H100-80GB-HBM3", "dra"),
+    "l4": (2, 1, "NVIDIA-L4", "device-plugin"),
+    "t4": (0, 1, "Tesla-T4", "device-plugin"),
+    "cpu": (2, 0, None, None),
 }
 
 
@@ -50,7 +57,7 @@ def test_every_pool_is_ready_with_its_gpus_labels_and_taints(
     nodes = core_api(kubeconfig).list_node().items
     spec = yaml.safe_load((aicluster.work_dir(NAME) / "spec.yaml").read_text())
     pools = {pool["name"]: pool for pool in spec["node_pools"]}
-    for pool_name, (count, gpus, product) in EXPECTED.items():
+    for pool_name, (count, gpus, product, access) in EXPECTED.items():
         members = [n for n in nodes if n.metadata.labels.get("aicluster.io/pool") == pool_name]
         assert len(members) == count, pool_name
         for node in members:
@@ -61,15 +68,19 @@ def test_every_pool_is_ready_with_its_gpus_labels_and_taints(
             taints = [(t.key, t.value, t.effect) for t in node.spec.taints or []]
             assert taints == [(t["key"], t.get("value", ""), t["effect"])
                               for t in pools[pool_name].get("taints", [])]
-            if gpus:
+            if access == "device-plugin":
                 assert node.status.capacity["nvidia.com/gpu"] == str(gpus)
                 assert node.status.allocatable["nvidia.com/gpu"] == str(gpus)
+            else:
+                # DRA pools publish their GPUs as ResourceSlices, not as node capacity.
+                assert "nvidia.com/gpu" not in node.status.capacity
+            if gpus:
+                assert labels["aicluster.io/gpu-access"] == access
                 assert labels["nvidia.com/gpu.present"] == "true"
                 assert labels["nvidia.com/gpu.product"] == product
                 assert labels["nvidia.com/gpu.count"] == str(gpus)
                 assert int(labels["nvidia.com/gpu.memory"]) > 0
             else:
-                assert "nvidia.com/gpu" not in node.status.capacity
                 assert "nvidia.com/gpu.present" not in labels
 
 
@@ -126,11 +137,11 @@ def test_rebuild_changes_nothing_and_starts_no_second_process(
 ) -> None:
     work_dir = aicluster.work_dir(NAME)
     before = owned_pids(work_dir)
-    assert len(before) == 5
+    assert running_processes(work_dir) == CLUSTER_PROCESSES
     result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Terraform: No changes." in result.stdout
-    assert "Ansible: ok=" in result.stdout and "changed=0 (no changes)" in result.stdout
+    assert "Ansible: ok=" in result.stdout and "changed=0 (no changes)" in result.stdout, result.stdout
     assert "inventory" in result.stdout and ", unchanged:" in result.stdout
     assert owned_pids(work_dir) == before
 
@@ -184,7 +195,7 @@ def test_an_interrupted_build_completes_when_run_again(
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^h100\s+H100-80GB\s+8\s+2/2", result.stdout, re.M)
     work_dir = aicluster.work_dir(name)
-    assert len(owned_pids(work_dir)) == 5
+    assert running_processes(work_dir) == CLUSTER_PROCESSES
     assert aicluster.run("destroy", "--spec", str(spec)).returncode == 0
     assert not work_dir.exists()
     assert owned_pids(work_dir) == []
@@ -197,7 +208,7 @@ def test_destroy_leaves_no_process_and_no_file(small_cluster: CliResult, aiclust
     spec.write_text((work_dir / "spec.yaml").read_text())
     result = aicluster.run("destroy", "--spec", str(spec))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "stopped 5 processes" in result.stdout
+    assert f"stopped {len(CLUSTER_PROCESSES)} processes" in result.stdout
     assert not work_dir.exists()
     assert owned_pids(work_dir) == []
     again = aicluster.run("destroy", "--spec", str(spec))

@@ -30,7 +30,7 @@ def admitted(kube: Kube, namespace: str, job: str) -> bool:
 def test_queues_of_the_spec_exist(kube: Kube) -> None:
     flavors = {item["metadata"]["name"] for item in kube.custom.list_cluster_custom_object(
         "kueue.x-k8s.io", "v1beta2", "resourceflavors")["items"]}
-    assert flavors == {"cpu", "h100", "l4"}
+    assert flavors == {"cpu", "h100", "l4", "t4"}
     queues = {item["metadata"]["name"]: item for item in kube.custom.list_cluster_custom_object(
         "kueue.x-k8s.io", "v1beta2", "clusterqueues")["items"]}
     assert set(queues) == {TEAM_A, TEAM_B}

@@ -35,3 +35,15 @@ def test_loop_item_failures_are_found() -> None:
     )
     assert first_failure(output) == ("task 'kueue : Wait until the controller reports every "
                                      "ClusterQueue active' on cp: not active after 120 seconds")
+
+
+def test_errors_before_any_task_are_found() -> None:
+    output = "[ERROR]: YAML parsing failed: Colons in unquoted values must be followed by a space.\n"
+    assert first_failure(output) == "YAML parsing failed: Colons in unquoted values must be followed by a space."
+
+
+def test_changed_tasks_are_named() -> None:
+    output = ("TASK [a : One] ***\nok: [h]\nTASK [a : Two] ***\nchanged: [h] => (item=x)\n"
+              "changed: [h] => (item=y)\nTASK [b : Three] ***\nchanged: [h]\n")
+    assert parse_recap(output + "PLAY RECAP ***\nh : ok=3 changed=2 unreachable=0 failed=0\n"
+                       ).changed_tasks == ("a : Two", "b : Three")

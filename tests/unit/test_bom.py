@@ -49,7 +49,7 @@ def test_recipe_digest_is_stable() -> None:
 
 def test_catalog_labels_follow_feature_discovery() -> None:
     h100 = load_catalog()["H100-80GB"]
-    labels = feature_discovery_labels(h100, 8)
+    labels = feature_discovery_labels(h100, 8, "580.126.20", "13.0.0")
     assert labels == {
         "nvidia.com/gpu.present": "true",
         "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
@@ -58,7 +58,18 @@ def test_catalog_labels_follow_feature_discovery() -> None:
         "nvidia.com/gpu.family": "hopper",
         "nvidia.com/gpu.compute.major": "9",
         "nvidia.com/gpu.compute.minor": "0",
+        "nvidia.com/cuda.driver.major": "580",
+        "nvidia.com/cuda.driver.minor": "126",
+        "nvidia.com/cuda.driver.rev": "20",
+        "nvidia.com/cuda.runtime.major": "13",
+        "nvidia.com/cuda.runtime.minor": "0",
     }
     for product in load_catalog().values():
         for shapes in product.machine_types.values():
             assert all(count >= 1 for count in shapes.values())
+
+
+def test_driver_branch_supports_dra() -> None:
+    driver = load_bom().raw["nvidia_driver"]
+    assert int(str(driver["branch"])) >= 565, "the NVIDIA DRA driver needs driver branch >= 565"
+    assert str(driver["version"]).startswith(str(driver["branch"]) + ".")

@@ -11,8 +11,9 @@ quantity_times = load_filter("quantity", "quantity_times")
 
 
 @pytest.mark.parametrize(("quantity", "factor", "expected"), [
-    ("192", 4, "768"), ("64Gi", 3, "192Gi"), ("2048Gi", 0, "0Gi"), ("500m", 3, "1500m"),
-    ("1.5", 2, "3"), ("1.5Gi", 1, "1610612736"),
+    ("192", 4, "768"), ("64Gi", 3, "192Gi"), ("2048Gi", 4, "8Ti"), ("2048Gi", 0, "0"),
+    ("500m", 3, "1500m"), ("250", 4, "1k"), ("1.5", 2, "3"), ("1.5Gi", 1, "1536Mi"),
+    ("16Gi", 2, "32Gi"), ("1024Ki", 1, "1Mi"),
 ])
 def test_quantity_times(quantity: str, factor: int, expected: str) -> None:
     assert quantity_times(quantity, factor) == expected

@@ -24,7 +24,7 @@ def test_apply_outputs_follow_the_contract_and_replan_is_empty(tmp_path: Path) -
     terraform.sync_module(terraform_variables(spec))
     terraform.init()
     first = terraform.plan()
-    assert first.changed and first.summary.startswith("Plan: 4 to add")
+    assert first.changed and first.summary.startswith("Plan: 5 to add")
     terraform.apply_plan()
     outputs = terraform.outputs()
     check_contract(outputs)

@@ -17,17 +17,34 @@ _SUFFIXES = {
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 
 
+_BINARY = ("Ki", "Mi", "Gi", "Ti", "Pi")
+_DECIMAL = ("k", "M", "G", "T", "P")
+
+
+def canonical(value: Decimal, binary: bool) -> str:
+    """The form the API server stores: the largest suffix that keeps the number whole."""
+    if value != value.to_integral_value():
+        return f"{int(value * 1000)}m" if value * 1000 == (value * 1000).to_integral_value() \
+            else str(value)
+    number, chosen = int(value), ""
+    base, suffixes = (1024, _BINARY) if binary else (1000, _DECIMAL)
+    for suffix in suffixes:
+        if number == 0 or number % base:
+            break
+        number //= base
+        chosen = suffix
+    return f"{number}{chosen}"
+
+
 def quantity_times(quantity: object, factor: object) -> str:
-    """Multiplies a quantity such as "64Gi" or "192" by a number, keeping its suffix."""
+    """Multiplies a quantity such as "64Gi" or "192" by a number. The result is in the
+    canonical form the API server stores, so that re-applying it changes nothing."""
     match = _QUANTITY.match(str(quantity).strip())
     if match is None:
         raise AnsibleFilterError(f"quantity_times: {quantity!r} is not a Kubernetes quantity")
-    value = Decimal(match[1]) * Decimal(str(factor))
     suffix = match[2] or ""
-    if value == value.to_integral_value():
-        return f"{int(value)}{suffix}"
-    # Fall back to a plain number in base units when the product is fractional.
-    return f"{(value * _SUFFIXES[suffix]).to_integral_value()}"
+    base_units = Decimal(match[1]) * _SUFFIXES[suffix] * Decimal(str(factor))
+    return canonical(base_units, binary=suffix.endswith("i"))
 
 
 class FilterModule:

@@ -125,6 +125,8 @@ def _start(params: dict[str, Any]) -> subprocess.Popen[bytes]:
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     env = dict(os.environ)
     env.update({key: str(value) for key, value in params["env"].items()})
+    # Names the owner in the environment, so that teardown finds the process by its PID file.
+    env["AICLUSTER_OWNER"] = params["state_dir"]
     with Path(params["log_file"]).open("ab") as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env=env, start_new_session=True, close_fds=True)
