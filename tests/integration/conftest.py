@@ -44,7 +44,8 @@ class Aicluster:
         self.state_dir = state_dir
         self.env = {**os.environ, "AICLUSTER_STATE_DIR": str(state_dir)}
 
-    def run(self, *args: str, timeout: float = 900) -> CliResult:
+    def run(self, *args: str, timeout: float = 3600) -> CliResult:
+        # A first build on an empty cache compiles every pinned binary: allow for it.
         completed = subprocess.run([INVOKE, *args], cwd=REPO_ROOT, env=self.env,
                                    capture_output=True, text=True, timeout=timeout, check=False)
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
