@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aicluster import pipeline
 from aicluster.console import Console
-from aicluster.errors import AiclusterError, StageError
+from aicluster.errors import AiclusterError
 from aicluster.paths import DEFAULT_SPEC, INVENTORIES_DIR
 from aicluster.spec import ClusterSpec, load_spec
 from aicluster.status import list_nodes, pool_statuses, pool_table, read_outputs
@@ -103,4 +103,4 @@ def destroy(spec: str | None = None, cloud: str | None = None) -> None:
     _run(action)
 
 
-__all__ = ["StageError", "build", "configure", "destroy", "provision", "status"]
+__all__ = ["build", "configure", "destroy", "provision", "status"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +42,18 @@ class Kube:
             if any(owner["kind"] == "Job" and owner["name"] == job_name for owner in owners):
                 return workload
         return None
+
+    @contextlib.contextmanager
+    def scratch_namespace(self, name: str) -> Iterator[str]:
+        """A namespace restricted by Pod Security, deleted with everything in it afterwards."""
+        self.core.create_namespace({"metadata": {"name": name, "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted"}}})
+        try:
+            yield name
+        finally:
+            self.core.delete_namespace(name)
+            wait_until(lambda: not [n for n in self.core.list_namespace().items
+                                    if n.metadata.name == name], 90, f"namespace {name} to go")
 
     def delete_jobs(self, namespace: str) -> None:
         self.batch.delete_collection_namespaced_job(namespace, propagation_policy="Background")

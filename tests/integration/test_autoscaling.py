@@ -19,10 +19,8 @@ POOL = "t4"
 @pytest.fixture
 def kube(small_cluster: CliResult, aicluster: Aicluster) -> Iterator[Kube]:
     api = Kube(aicluster.work_dir(NAME) / "kubeconfig")
-    api.core.create_namespace({"metadata": {"name": NAMESPACE, "labels": {
-        "pod-security.kubernetes.io/enforce": "restricted"}}})
-    yield api
-    api.core.delete_namespace(NAMESPACE)
+    with api.scratch_namespace(NAMESPACE):
+        yield api
     # Leave the pool as the other tests expect it: back at its minimum of zero nodes.
     wait_until(lambda: pool_nodes(api) == [], 180, "the t4 pool to return to zero nodes")
 

@@ -26,12 +26,8 @@ DRIVER = "gpu.nvidia.com"
 @pytest.fixture
 def kube(small_cluster: CliResult, aicluster: Aicluster) -> Iterator[Kube]:
     api = Kube(aicluster.work_dir(NAME) / "kubeconfig")
-    api.core.create_namespace({"metadata": {"name": NAMESPACE, "labels": {
-        "pod-security.kubernetes.io/enforce": "restricted"}}})
-    yield api
-    api.core.delete_namespace(NAMESPACE)
-    wait_until(lambda: not [n for n in api.core.list_namespace().items
-                            if n.metadata.name == NAMESPACE], 90, "the namespace to go")
+    with api.scratch_namespace(NAMESPACE):
+        yield api
 
 
 def slices(kube: Kube) -> dict[str, dict[str, Any]]:

@@ -52,10 +52,10 @@ EXAMPLES = r"""
 - name: Run the Kueue controller manager
   aicluster.platform.local_process:
     name: kueue
-    argv: [/path/kueue, --config=/work/kueue/config.yaml]
-    state_dir: /work/pids
-    log_file: /work/logs/kueue.log
-    watch_files: [/work/kueue/config.yaml]
+    argv: ["{{ kueue_binary }}", "--config={{ kueue_work_dir }}/config.yaml"]
+    state_dir: "{{ kueue_work_dir }}/pids"
+    log_file: "{{ aicluster_work_dir }}/logs/kueue.log"
+    watch_files: ["{{ kueue_work_dir }}/config.yaml"]
 """
 
 RETURN = r"""
