@@ -43,6 +43,29 @@ def destroy(c: Context, spec: str | None = None, cloud: str | None = None) -> No
     cli.destroy(spec, cloud)
 
 
+@task(help={
+    **SPEC_HELP,
+    "kubeconfig": "Validate any cluster through this kubeconfig instead of a spec's cluster.",
+    "profile": "Checklist version to validate against (default: the newest, 1.37).",
+    "only": "Comma-separated requirement ids to check, e.g. gang_scheduling,cluster_autoscaling.",
+    "output": "Folder for junit.xml, results.json, e2e.log, evidence, reports and PRODUCT.yaml.",
+    "json": "Print a machine-readable summary on stdout (progress goes to stderr).",
+    "checklist": "The program's docs/AIConformance-X.Y.yaml, whose exact descriptions PRODUCT.yaml uses.",
+    "product_dir": "Folder name of the product in the submission (evidence paths use it).",
+    "timeout_scale": "Multiply every check's timeouts, for slow clusters (default 1.0).",
+    "negative_window": "Seconds a gang that cannot fit is watched for placed pods (default 30).",
+    "autoscaler_node_pool_label": "key=value label of the accelerator pool that autoscaling tests.",
+})
+def validate(c: Context, spec: str | None = None, cloud: str | None = None, kubeconfig: str | None = None,
+             profile: str | None = None, only: str | None = None, output: str | None = None,
+             json: bool = False, checklist: str | None = None, product_dir: str = "aicluster",
+             timeout_scale: float = 1.0, negative_window: float = 30.0,
+             autoscaler_node_pool_label: str | None = None) -> None:
+    """Check the cluster against the AI conformance checklist; write evidence and a draft PRODUCT.yaml."""
+    cli.validate(spec, cloud, kubeconfig, profile, only, output, json, checklist, product_dir, timeout_scale,
+                 negative_window, autoscaler_node_pool_label)
+
+
 @task
 def lint(c: Context) -> None:
     """Run ruff, yamllint, ansible-lint (production profile) and terraform fmt."""

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from aicluster import pipeline
 from aicluster.console import Console
-from aicluster.errors import AiclusterError
+from aicluster.errors import AiclusterError, ClusterUnreachableError
 from aicluster.paths import DEFAULT_SPEC, INVENTORIES_DIR
 from aicluster.spec import ClusterSpec, load_spec
 from aicluster.status import list_nodes, pool_statuses, pool_table, read_outputs
+from aicluster.validation import stage as validation_stage
+from aicluster.validation.cluster import ValidationOptions
+from aicluster.validation.stage import ValidateRequest
 
 
 def resolve_spec_path(spec: str | None, cloud: str | None) -> Path:
@@ -103,4 +106,45 @@ def destroy(spec: str | None = None, cloud: str | None = None) -> None:
     _run(action)
 
 
-__all__ = ["build", "configure", "destroy", "provision", "status"]
+def validate(spec: str | None = None, cloud: str | None = None, kubeconfig: str | None = None,
+             profile: str | None = None, only: str | None = None, output: str | None = None,
+             json_summary: bool = False, checklist: str | None = None, product_dir: str = "aicluster",
+             timeout_scale: float = 1.0, negative_window: float = 30.0,
+             autoscaler_node_pool_label: str | None = None) -> None:
+    """Validates the spec's cluster, or any cluster given its kubeconfig; exits with the stage's code."""
+    console = Console(sys.stderr if json_summary else None)
+    code = 2
+    try:
+        if kubeconfig and (spec or cloud):
+            raise AiclusterError("give either --kubeconfig or --spec/--cloud, not both")
+        if kubeconfig:
+            kubeconfig_path = Path(kubeconfig)
+            default_output = Path.cwd() / "aicluster-validation"
+        else:
+            cluster, _ = _spec(spec, cloud)
+            workspace = pipeline.Workspace.of(cluster)
+            kubeconfig_path = workspace.kubeconfig
+            default_output = workspace.root / "validation"
+            if not kubeconfig_path.is_file():
+                raise ClusterUnreachableError(f"cluster {cluster.name} is not built (no {kubeconfig_path}): "
+                                              "run `invoke build` first, or pass --kubeconfig")
+        if timeout_scale <= 0 or negative_window <= 0:
+            raise AiclusterError("--timeout-scale and --negative-window must be above zero")
+        request = ValidateRequest(
+            kubeconfig=kubeconfig_path, output=Path(output) if output else default_output, profile=profile,
+            only=[item.strip() for item in only.split(",") if item.strip()] if only else None,
+            checklist=Path(checklist) if checklist else None, product_dir=product_dir,
+            json_summary=json_summary,
+            options=ValidationOptions(timeout_scale=timeout_scale, negative_window=negative_window,
+                                      autoscaler_node_pool_label=autoscaler_node_pool_label))
+        code = validation_stage.validate(console, request)
+    except KeyboardInterrupt:
+        console.say("interrupted: the run's namespaces were deleted; run the same command again")
+        sys.exit(130)
+    except AiclusterError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(error.exit_code if isinstance(error, ClusterUnreachableError) else 2)
+    sys.exit(code)
+
+
+__all__ = ["build", "configure", "destroy", "provision", "status", "validate"]

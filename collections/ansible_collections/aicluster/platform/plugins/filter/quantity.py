@@ -8,10 +8,17 @@ from decimal import Decimal
 from ansible.errors import AnsibleFilterError
 
 _SUFFIXES = {
-    "": Decimal(1), "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
     "P": Decimal(10) ** 15,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
     "Pi": Decimal(2) ** 50,
 }
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
@@ -24,8 +31,7 @@ _DECIMAL = ("k", "M", "G", "T", "P")
 def canonical(value: Decimal, binary: bool) -> str:
     """The form the API server stores: the largest suffix that keeps the number whole."""
     if value != value.to_integral_value():
-        return f"{int(value * 1000)}m" if value * 1000 == (value * 1000).to_integral_value() \
-            else str(value)
+        return f"{int(value * 1000)}m" if value * 1000 == (value * 1000).to_integral_value() else str(value)
     number, chosen = int(value), ""
     base, suffixes = (1024, _BINARY) if binary else (1000, _DECIMAL)
     for suffix in suffixes:

@@ -63,7 +63,6 @@ pid: {description: PID of the running process, or null., type: int, returned: al
 """
 
 
-
 def _cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -88,8 +87,9 @@ def _running_pid(pid_file: Path, marker: str) -> int | None:
 
 
 def _fingerprint(params: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps([params["argv"], params["env"], params["etc_overlay"]],
-                                       sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps([params["argv"], params["env"], params["etc_overlay"]], sort_keys=True).encode()
+    )
     for path in params["watch_files"]:
         try:
             digest.update(Path(path).read_bytes())
@@ -120,16 +120,25 @@ def _start(params: dict[str, Any]) -> subprocess.Popen[bytes]:
         work = overlay.rstrip("/") + ".work"
         Path(overlay).mkdir(parents=True, exist_ok=True)
         Path(work).mkdir(parents=True, exist_ok=True)
-        script = (f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(overlay)},"
-                  f"workdir={shlex.quote(work)} /etc && exec {shlex.join(argv)}")
+        script = (
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(overlay)},"
+            f"workdir={shlex.quote(work)} /etc && exec {shlex.join(argv)}"
+        )
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
     env = dict(os.environ)
     env.update({key: str(value) for key, value in params["env"].items()})
     # Names the owner in the environment, so that teardown finds the process by its PID file.
     env["AICLUSTER_OWNER"] = params["state_dir"]
     with Path(params["log_file"]).open("ab") as log:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env=env, start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def main() -> None:
@@ -185,8 +194,10 @@ def main() -> None:
         if process.poll() is not None:
             tail = log_file.read_bytes()[-2000:].decode(errors="replace")
             pid_file.unlink(missing_ok=True)
-            module.fail_json(msg=f"{params['name']} exited with {process.returncode} right after "
-                                 f"starting; end of {params['log_file']}:\n{tail}")
+            module.fail_json(
+                msg=f"{params['name']} exited with {process.returncode} right after "
+                f"starting; end of {params['log_file']}:\n{tail}"
+            )
         time.sleep(0.2)
     print_file.write_text(fingerprint + "\n")
     module.exit_json(changed=True, pid=process.pid)

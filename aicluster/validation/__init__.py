@@ -1,0 +1,1 @@
+"""The validate stage: one check per conformance requirement, evidence, and submission artifacts."""
