@@ -13,10 +13,10 @@ SPEC_HELP = {
 }
 
 
-@task(help=SPEC_HELP)
-def build(c: Context, spec: str | None = None, cloud: str | None = None) -> None:
-    """Run every stage: provision, inventory, configure (and validate, report)."""
-    cli.build(spec, cloud)
+@task(help={**SPEC_HELP, "skip_validate": "Stop after configure: no conformance validation."})
+def build(c: Context, spec: str | None = None, cloud: str | None = None, skip_validate: bool = False) -> None:
+    """Run every stage: provision, inventory, configure, then validate and report."""
+    cli.build(spec, cloud, skip_validate)
 
 
 @task(help=SPEC_HELP)

@@ -61,14 +61,27 @@ def print_status(console: Console, spec: ClusterSpec) -> None:
     console.say(pool_table(pool_statuses(outputs, nodes)))
 
 
-def build(spec: str | None = None, cloud: str | None = None) -> None:
+def build(spec: str | None = None, cloud: str | None = None, skip_validate: bool = False) -> None:
     def action(console: Console) -> None:
         cluster, path = _spec(spec, cloud)
         started = time.monotonic()
-        pipeline.build(console, cluster, path)
+        workspace = pipeline.build(console, cluster, path)
         console.say(f"built {cluster.name} in {time.monotonic() - started:.1f}s")
         console.say()
         print_status(console, cluster)
+        if skip_validate:
+            return
+        console.say()
+        request = ValidateRequest(kubeconfig=workspace.kubeconfig, output=workspace.root / "validation",
+                                  profile=cluster.conformance.profile)
+        summary = validation_stage.validate(console, request)
+        # The build succeeded either way; `invoke validate` is the gate that exits 1 on a failed MUST.
+        report = request.output / "report.md"
+        if summary.failed_musts:
+            console.say(f"conformance profile {summary.profile} NOT MET: failed MUSTs "
+                        f"{', '.join(summary.failed_musts)}; see {report}")
+        else:
+            console.say(f"conformance profile {summary.profile}: no MUST failed; see {report}")
 
     _run(action)
 
@@ -137,7 +150,7 @@ def validate(spec: str | None = None, cloud: str | None = None, kubeconfig: str 
             json_summary=json_summary,
             options=ValidationOptions(timeout_scale=timeout_scale, negative_window=negative_window,
                                       autoscaler_node_pool_label=autoscaler_node_pool_label))
-        code = validation_stage.validate(console, request)
+        code = validation_stage.validate(console, request).exit_code
     except KeyboardInterrupt:
         console.say("interrupted: the run's namespaces were deleted; run the same command again")
         sys.exit(130)

@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/cluster_lifecycle.py [--cold] [--skip-large]
 
-cold build (only with --cold: empties the binary cache first, so it includes the Go
-builds), warm build and re-build of the small spec, its destroy, and the large spec
-(1,000 simulated GPU nodes) up to every node Ready. Targets on a 2-core machine: warm
-build < 60 s, 1,000 GPU nodes Ready < 180 s, re-build < 1/4 of the first build.
+cold build (only with --cold: an empty cache directory of its own, so it includes module
+downloads and Go builds; the user's cache is left alone), warm build and re-build of the small
+spec, its destroy, and the large spec (1,000 simulated GPU nodes) up to every node Ready. The
+builds stop after configure (--skip-validate): benchmarks/validation.py measures the validate
+stage. Targets on a 2-core machine: warm build < 60 s, 1,000 GPU nodes Ready < 180 s, re-build
+< 1/4 of the first build.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from aicluster.console import render_table  # noqa: E402
-from aicluster.paths import INVENTORIES_DIR, cache_dir  # noqa: E402
+from aicluster.paths import INVENTORIES_DIR  # noqa: E402
 
 INVOKE = str(Path(sys.executable).parent / "invoke")
 
@@ -50,21 +52,26 @@ def main() -> None:
     rows: list[tuple[str, str, str]] = []
     try:
         if args.cold:
-            shutil.rmtree(cache_dir() / "bin", ignore_errors=True)
-            cold = timed(env, "build", "--spec", small)
-            rows.append(("cold build, small spec (Go builds included)", f"{cold:.1f}", "-"))
-            timed(env, "destroy", "--spec", small)
-        first = timed(env, "build", "--spec", small)
+            cold_env = {**env, "AICLUSTER_CACHE_DIR": str(state / "cold-cache")}
+            cold = timed(cold_env, "build", "--spec", small, "--skip-validate")
+            rows.append(("cold build, small spec (downloads and Go builds included)", f"{cold:.1f}", "-"))
+            timed(cold_env, "destroy", "--spec", small)
+            cold_first = cold
+        else:
+            cold_first = None
+        first = timed(env, "build", "--spec", small, "--skip-validate")
         rows.append(("warm build, small spec", f"{first:.1f}", "< 60"))
-        again = timed(env, "build", "--spec", small)
-        rows.append(("re-build, small spec (no changes)", f"{again:.1f}",
-                     f"< {first / 4:.1f} (1/4 of warm build)"))
+        again = timed(env, "build", "--spec", small, "--skip-validate")
+        share = f"{again / first:.0%} of the warm build" + (
+            f", {again / cold_first:.1%} of the cold build" if cold_first else "")
+        rows.append((f"re-build, small spec (no changes): {share}", f"{again:.1f}",
+                     "< 1/4 of the first build"))
         gone = timed(env, "destroy", "--spec", small)
         rows.append(("destroy, small spec", f"{gone:.1f}", "-"))
         if not args.skip_large:
-            big = timed(env, "build", "--spec", large)
+            big = timed(env, "build", "--spec", large, "--skip-validate")
             rows.append(("build, large spec: 1,000 GPU nodes Ready", f"{big:.1f}", "< 180"))
-            big_again = timed(env, "build", "--spec", large)
+            big_again = timed(env, "build", "--spec", large, "--skip-validate")
             rows.append(("re-build, large spec (no changes)", f"{big_again:.1f}", "-"))
             big_gone = timed(env, "destroy", "--spec", large)
             rows.append(("destroy, large spec", f"{big_gone:.1f}", "-"))

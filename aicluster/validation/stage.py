@@ -40,6 +40,13 @@ class ValidateRequest:
     options: ValidationOptions = field(default_factory=ValidationOptions)
 
 
+@dataclass(frozen=True)
+class ValidateSummary:
+    exit_code: int
+    profile: str
+    failed_musts: list[str]
+
+
 def progress_line(result: CheckResult) -> str:
     return (
         f"  {result.status!s:<5} {result.requirement_id:<28} {result.level:<6} {result.source!s:<9} "
@@ -73,7 +80,7 @@ def clear_outputs(output: Path) -> None:
             path.unlink()
 
 
-def validate(console: Console, request: ValidateRequest) -> int:
+def validate(console: Console, request: ValidateRequest) -> ValidateSummary:
     version = request.profile or profile_versions()[-1]
     try:
         profile = load_profile(version)
@@ -133,7 +140,9 @@ def validate(console: Console, request: ValidateRequest) -> int:
     for line in review.warnings:
         console.say(f"  warning: {line}")
     if review.to_fill:
-        console.say("  still to fill in before a submission: " + "; ".join(review.to_fill))
+        console.say("  still to fill in before a submission:")
+        for line in review.to_fill:
+            console.say(f"    - {line}")
     if request.json_summary:
         print(
             json.dumps(
@@ -153,4 +162,5 @@ def validate(console: Console, request: ValidateRequest) -> int:
                 indent=2,
             )
         )
-    return code
+    failed = [r.requirement_id for r in results if r.level == "MUST" and r.status is Status.FAIL]
+    return ValidateSummary(code, version, failed)

@@ -138,7 +138,7 @@ def test_rebuild_changes_nothing_and_starts_no_second_process(
     work_dir = aicluster.work_dir(NAME)
     before = owned_pids(work_dir)
     assert running_processes(work_dir) == CLUSTER_PROCESSES
-    result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"))
+    result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"), "--skip-validate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Terraform: No changes." in result.stdout
     assert "Ansible: ok=" in result.stdout and "changed=0 (no changes)" in result.stdout, result.stdout
@@ -180,7 +180,7 @@ def test_an_interrupted_build_completes_when_run_again(
 ) -> None:
     name = f"itest-interrupt-{interrupt.name.lower()}"
     spec = write_spec(tmp_path, name)
-    process = aicluster.popen("build", "--spec", str(spec))
+    process = aicluster.popen("build", "--spec", str(spec), "--skip-validate")
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith(after_output):
@@ -191,7 +191,7 @@ def test_an_interrupted_build_completes_when_run_again(
     process.wait(timeout=60)
     assert process.returncode != 0
 
-    result = aicluster.run("build", "--spec", str(spec))
+    result = aicluster.run("build", "--spec", str(spec), "--skip-validate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^h100\s+H100-80GB\s+8\s+2/2", result.stdout, re.M)
     work_dir = aicluster.work_dir(name)
