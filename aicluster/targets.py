@@ -21,7 +21,8 @@ DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
 
 # Loopback ports of the local controllers, allocated once per cluster.
 LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health", "karpenter_metrics",
-               "karpenter_health"]
+               "karpenter_health", "trainer_webhook", "trainer_metrics", "trainer_health",
+               "jobset_webhook", "jobset_metrics", "jobset_health"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
         if spec.components.cluster_autoscaler:
             binaries.append("karpenter-kwok")
             sources.append("karpenter")
+        if spec.components.ai_operator:
+            binaries += ["trainer-controller-manager", "jobset"]
+            sources += ["trainer", "jobset"]
         return TargetPlan("local", TERRAFORM_DIR / "local", PLAYBOOKS_DIR / "local.yml",
                           binaries, sources, LOCAL_PORTS)
     module_dir = TERRAFORM_DIR / spec.target

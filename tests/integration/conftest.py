@@ -18,7 +18,7 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 # Processes of a local cluster built from the small example spec.
 CLUSTER_PROCESSES = {
     "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
-    "kueue", "aicluster.simulators.gpu_dra_driver", "karpenter-kwok",
+    "kueue", "aicluster.simulators.gpu_dra_driver", "karpenter-kwok", "jobset", "trainer-controller-manager",
 }
 
 

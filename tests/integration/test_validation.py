@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from aicluster.profiles import load_profile
 from aicluster.validation.cluster import RUN_LABEL
@@ -58,7 +59,7 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
     results = {r["id"]: r for r in summary["results"]}
     assert set(results) == {r.id for r in PROFILE.requirements}
     # What the simulated cluster can prove, it proves.
-    for requirement_id in ("gang_scheduling", "cluster_autoscaling"):
+    for requirement_id in ("gang_scheduling", "cluster_autoscaling", "robust_controller"):
         assert results[requirement_id]["status"] == "PASS", results[requirement_id]
         assert results[requirement_id]["source"] == "simulated"
     # What needs real GPUs is said so, never passed.
@@ -68,6 +69,10 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
     for result in results.values():
         assert result["status"] != "PASS" or result["source"] != "none"
         assert (output / "evidence" / f"{result['id']}.md").is_file()
+    operator = {s["name"]: s["status"] for s in results["robust_controller"]["subtests"]}
+    assert operator["KubeflowTrainer/WebhookRejectsInvalidCR"] == "PASS"
+    assert operator["KubeflowTrainer/ControllerReconcilesCR"] == "PASS"
+    assert operator["JobSet/ControllerReconcilesCR"] == "PASS"
     gang = (output / "evidence" / "gang_scheduling.md").read_text()
     assert "NegativeGangNotPartiallyScheduled" in gang and "no pod bound or running" in gang
 
@@ -132,13 +137,16 @@ def test_breaking_the_platform_fails_the_right_check(
         os.kill(kueue_pid, signal.SIGTERM)
         # No DeviceClass selects the DRA driver's GPUs any more.
         kube.custom.delete_cluster_custom_object("resource.k8s.io", "v1", "deviceclasses", "gpu.nvidia.com")
+        # The AI operator's validating webhook is gone.
+        admission = client.AdmissionregistrationV1Api(kube.api_client)
+        admission.delete_validating_webhook_configuration("kubeflow-trainer-validator.trainer.kubeflow.org")
         # Every accelerator NodePool reaches its limit.
         pools = kube.custom.list_cluster_custom_object("karpenter.sh", "v1", "nodepools")["items"]
         for name in (pool["metadata"]["name"] for pool in pools):
             kube.custom.patch_cluster_custom_object("karpenter.sh", "v1", "nodepools", name,
                                                     {"spec": {"limits": {"cpu": "0"}}})
-        result, summary = validate(aicluster, tmp_path, "--only",
-                                   "gang_scheduling,secure_accelerator_access,cluster_autoscaling")
+        result, summary = validate(aicluster, tmp_path, "--only", "gang_scheduling,secure_accelerator_access,"
+                                   "cluster_autoscaling,robust_controller")
         assert result.returncode == 1, result.stderr
         gang = result_of(summary, "gang_scheduling")
         assert gang["status"] == "FAIL" and "webhook" in gang["reason"], gang
@@ -146,12 +154,16 @@ def test_breaking_the_platform_fails_the_right_check(
         assert secure["status"] == "FAIL" and "no DeviceClass selects them" in secure["reason"], secure
         scaling = result_of(summary, "cluster_autoscaling")
         assert scaling["status"] == "FAIL" and "at its limit" in scaling["reason"], scaling
+        operator = result_of(summary, "robust_controller")
+        assert operator["status"] == "FAIL", operator
+        assert "no ValidatingWebhookConfiguration covers trainer" in operator["reason"], operator
         assert leftovers(kube) == []
     finally:
         # Configure puts every piece back: the controller, the DeviceClass and the NodePools' limits.
         repaired = aicluster.run("configure", *spec_args(aicluster))
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    result, summary = validate(aicluster, tmp_path, "--only", "gang_scheduling,cluster_autoscaling")
+    result, summary = validate(aicluster, tmp_path, "--only",
+                               "gang_scheduling,cluster_autoscaling,robust_controller")
     assert result.returncode == 0, result.stderr
 
 
