@@ -22,6 +22,9 @@ BAD_INPUTS = {
     "local_tls": ({"local_tls_valid_days": "forever"}, "local_tls_valid_days"),
     "local_service_identity": ({"local_service_identity_cluster_rules": "all"},
                                "local_service_identity_cluster_rules"),
+    "local_controller": ({"local_controller_webhook_port": "any"}, "local_controller_webhook_port"),
+    "jobset": ({"jobset_delivery": "operator"}, "jobset_delivery"),
+    "kubeflow_trainer": ({"kubeflow_trainer_health_port": "any"}, "kubeflow_trainer_health_port"),
 }
 
 
