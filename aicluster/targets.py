@@ -22,7 +22,8 @@ DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
 # Loopback ports of the local controllers, allocated once per cluster.
 LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health", "karpenter_metrics",
                "karpenter_health", "trainer_webhook", "trainer_metrics", "trainer_health",
-               "jobset_webhook", "jobset_metrics", "jobset_health"]
+               "jobset_webhook", "jobset_metrics", "jobset_health", "dcgm_exporter", "prometheus",
+               "prometheus_adapter"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
         if spec.components.cluster_autoscaler:
             binaries.append("karpenter-kwok")
             sources.append("karpenter")
+        if spec.components.observability:
+            binaries += ["prometheus", "prometheus-adapter"]
         if spec.components.ai_operator:
             binaries += ["trainer-controller-manager", "jobset"]
             sources += ["trainer", "jobset"]

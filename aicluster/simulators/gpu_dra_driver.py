@@ -18,7 +18,6 @@ import logging
 import signal
 import sys
 import time
-import uuid
 from types import FrameType
 from typing import Any
 
@@ -26,11 +25,11 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from aicluster.catalog import load_catalog
+from aicluster.simulators.gpu_identity import gpu_pci_bus_id, gpu_uuid
 
 LOG = logging.getLogger("gpu-dra-driver")
 GROUP, VERSION, PLURAL = "resource.k8s.io", "v1", "resourceslices"
 MANAGED_LABEL = "aicluster.io/simulated-driver"
-UUID_NAMESPACE = uuid.UUID("6f1d4d3e-2a4b-4c1e-9a57-3c7b8a0d9e21")
 
 
 def _architecture(family: str) -> str:
@@ -66,14 +65,14 @@ def device_slice(node: dict[str, Any], driver_name: str) -> dict[str, Any]:
             "name": f"gpu-{minor}",
             "attributes": {
                 "type": {"string": "gpu"},
-                "uuid": {"string": f"GPU-{uuid.uuid5(UUID_NAMESPACE, f'{name}/{minor}')}"},
+                "uuid": {"string": gpu_uuid(name, minor)},
                 "productName": {"string": product_name},
                 "brand": {"string": "Nvidia"},
                 "architecture": {"string": _architecture(labels.get("nvidia.com/gpu.family", ""))},
                 "cudaComputeCapability": {"version": compute},
                 "driverVersion": {"version": driver},
                 "cudaDriverVersion": {"version": cuda},
-                "resource.kubernetes.io/pciBusID": {"string": f"0000:{0x18 + 0x10 * minor:02x}:00.0"},
+                "resource.kubernetes.io/pciBusID": {"string": gpu_pci_bus_id(minor)},
             },
             "capacity": {"memory": {"value": f"{memory_mib}Mi"}},
         })

@@ -6,6 +6,8 @@ import contextlib
 import json
 import secrets
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +112,22 @@ class Cluster:
         if not 200 <= response.status < 300:
             return None
         return response.data.decode(errors="replace")
+
+    def service_get(self, service: Any, port: Any, path: str) -> str | None:
+        """GET a path of a Service's port, as text: through the API server's service proxy, or, for an
+        ExternalName Service, at the name and port it points to (reachable from where validation runs)."""
+        if service.spec.type == "ExternalName":
+            url = f"http://{service.spec.external_name}:{port.port}{path}"
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    return response.read().decode(errors="replace")
+            except (urllib.error.URLError, OSError):
+                return None
+        proxy = (
+            f"/api/v1/namespaces/{service.metadata.namespace}/services/"
+            f"{service.metadata.name}:{port.name or port.port}/proxy{path}"
+        )
+        return self.raw_text(proxy)
 
     def served_resources(self, group_version: str) -> set[str]:
         prefix = "/api/" if group_version == "v1" else "/apis/"

@@ -45,7 +45,17 @@ class Exposition:
         return {kind: [n for n in per_device if pattern.search(n)] for kind, pattern in METRIC_KINDS.items()}
 
     def devices(self) -> set[str]:
-        return {labels[key] for _, labels, _ in self.samples for key in DEVICE_LABELS[:3] if key in labels}
+        """One identity per accelerator: its UUID where exposed, else its host and index."""
+        found = set()
+        for _, labels, _ in self.samples:
+            uuid = labels.get("UUID") or labels.get("uuid")
+            if uuid:
+                found.add(uuid)
+                continue
+            index = next((labels[key] for key in DEVICE_LABELS if key in labels), None)
+            if index is not None:
+                found.add(f"{labels.get('Hostname') or labels.get('hostname') or ''}/{index}")
+        return found
 
 
 def parse(text: str) -> Exposition:

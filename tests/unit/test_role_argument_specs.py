@@ -25,6 +25,9 @@ BAD_INPUTS = {
     "local_controller": ({"local_controller_webhook_port": "any"}, "local_controller_webhook_port"),
     "jobset": ({"jobset_delivery": "operator"}, "jobset_delivery"),
     "kubeflow_trainer": ({"kubeflow_trainer_health_port": "any"}, "kubeflow_trainer_health_port"),
+    "dcgm_exporter": ({"dcgm_exporter_delivery": "daemonset"}, "dcgm_exporter_delivery"),
+    "prometheus": ({"prometheus_port": "web"}, "prometheus_port"),
+    "prometheus_adapter": ({"prometheus_adapter_delivery": "helm"}, "prometheus_adapter_delivery"),
 }
 
 

@@ -32,13 +32,10 @@ def accelerator_metrics(ctx: CheckContext) -> Outcome:
     ctx.implementation = (
         f"DCGM exporter (Service {service.metadata.namespace}/{service.metadata.name}:{port.port})"
     )
-    path = (
-        f"/api/v1/namespaces/{service.metadata.namespace}/services/"
-        f"{service.metadata.name}:{port.name or port.port}/proxy/metrics"
-    )
-    text = ctx.cluster.raw_text(path)
+    path = f"Service {service.metadata.namespace}/{service.metadata.name}:{port.port} /metrics"
+    text = ctx.cluster.service_get(service, port, "/metrics")
     if text is None:
-        raise fail(f"GET {path} through the API server answered nothing: the exporter has no ready endpoint")
+        raise fail(f"GET {path} answered nothing: the exporter has no ready endpoint")
     exposition = metrics_text.parse(text)
     kinds = exposition.kinds()
     ctx.record(
@@ -57,13 +54,11 @@ def accelerator_metrics(ctx: CheckContext) -> Outcome:
     if missing:
         raise fail(f"no per-accelerator {' or '.join(missing)} metric")
     optional_missing = [kind for kind in ("temperature", "power", "interconnect") if not kinds[kind]]
-    endpoints = ctx.cluster.core.read_namespaced_endpoints(service.metadata.name, service.metadata.namespace)
-    nodes = [
-        ctx.cluster.core.read_node(a.node_name)
-        for subset in endpoints.subsets or []
-        for a in subset.addresses or []
-        if a.node_name
-    ]
+    # The nodes whose GPUs the samples describe (the exporter's Hostname label, as DCGM sets it).
+    hostnames = sorted(
+        {labels.get("Hostname") or labels.get("hostname") or "" for _, labels, _ in exposition.samples} - {""}
+    )
+    nodes = [node for node in ctx.cluster.nodes() if node.metadata.name in hostnames]
     ctx.uses_nodes(nodes)
     summary = (
         f"{len(exposition.devices())} accelerators with utilization ({kinds['utilization'][0]}) and memory "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aicluster.validation.checks import requirement
@@ -33,13 +34,11 @@ def ai_service_metrics(ctx: CheckContext) -> Outcome:
     ctx.implementation = (
         f"Prometheus (Service {service.metadata.namespace}/{service.metadata.name}:{port.port})"
     )
-    path = (
-        f"/api/v1/namespaces/{service.metadata.namespace}/services/{service.metadata.name}:"
-        f"{port.name or port.port}/proxy/api/v1/query?query=up"
-    )
-    answer = ctx.cluster.raw_get(path)
+    path = f"Service {service.metadata.namespace}/{service.metadata.name}:{port.port} /api/v1/query?query=up"
+    text = ctx.cluster.service_get(service, port, "/api/v1/query?query=up")
+    answer = json.loads(text) if text and text.startswith("{") else None
     if not answer or answer.get("status") != "success":
-        raise fail(f"the Prometheus query API does not answer through {path}")
+        raise fail(f"the Prometheus query API does not answer: GET {path}")
     targets = answer["data"]["result"]
     ctx.record(f"GET {path}", f"{len(targets)} scrape targets report 'up'")
     # Scraping a workload of our own needs a pod that serves metrics; simulated nodes run no containers.
