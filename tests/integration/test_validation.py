@@ -59,12 +59,15 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
     results = {r["id"]: r for r in summary["results"]}
     assert set(results) == {r.id for r in PROFILE.requirements}
     # What the simulated cluster can prove, it proves.
-    for requirement_id in ("gang_scheduling", "cluster_autoscaling", "robust_controller"):
+    for requirement_id in ("gang_scheduling", "cluster_autoscaling", "robust_controller", "pod_autoscaling"):
         assert results[requirement_id]["status"] == "PASS", results[requirement_id]
         assert results[requirement_id]["source"] == "simulated"
     # What needs real GPUs is said so, never passed.
     secure = results["secure_accelerator_access"]
     assert secure["status"] == "SKIP" and "real GPU" in secure["reason"], secure
+    metrics = results["accelerator_metrics"]
+    assert metrics["status"] == "SKIP" and "simulated devices" in metrics["reason"], metrics
+    assert "DCGM_FI_DEV_GPU_UTIL" in metrics["reason"]
     assert all(s["status"] == "PASS" for s in secure["subtests"])
     for result in results.values():
         assert result["status"] != "PASS" or result["source"] != "none"
