@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from aicluster.bom import BinarySet, Bom, load_bom
+from aicluster.bom import BinarySet, Bom, ManifestModule, load_bom
 from aicluster.errors import AiclusterError
 from aicluster.paths import REPO_ROOT, cache_dir
 
@@ -47,9 +47,12 @@ def go_arch() -> str:
 def recipe_digest(binary_set: BinarySet) -> str:
     """Identifies the build recipe: module files, tags and version. Changing any rebuilds."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([binary_set.version, binary_set.build_tags,
-                              sorted(binary_set.packages.items())]).encode())
-    for path in sorted((REPO_ROOT / binary_set.build_dir).glob("*")):
+    recipe: list[object] = [binary_set.version, binary_set.build_tags, sorted(binary_set.packages.items())]
+    if binary_set.build_in_module:
+        recipe.append("build-in-module")
+    digest.update(json.dumps(recipe).encode())
+    build_files = (REPO_ROOT / binary_set.build_dir).glob("*") if binary_set.build_dir else []
+    for path in sorted(build_files):
         if path.is_file():
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
@@ -266,7 +269,14 @@ def _version_ldflags(binary_set: BinarySet) -> list[str]:
 
 def _build_set(binary_set: BinarySet, staging: Path, progress: Progress, log_path: Path) -> None:
     go = find_go(progress, minimum_version=binary_set.go_minimum)
-    module_dir = REPO_ROOT / binary_set.build_dir
+    if binary_set.build_in_module:
+        # The module's own go.mod and go.sum (with its replace directives) pin every dependency.
+        module_dir = staging / ".source"
+        shutil.copytree(module_source_dir(binary_set), module_dir)
+        for path in [module_dir, *module_dir.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    else:
+        module_dir = REPO_ROOT / binary_set.build_dir
     ldflags = " ".join(["-s", "-w", *_version_ldflags(binary_set)])
     command = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
     if binary_set.build_tags:
@@ -293,6 +303,8 @@ def _build_set(binary_set: BinarySet, staging: Path, progress: Progress, log_pat
     if returncode != 0:
         raise BinaryError(f"go build of {binary_set.module}@{binary_set.version} failed "
                           f"(exit {returncode}); see {log_path}")
+    if binary_set.build_in_module:
+        shutil.rmtree(module_dir)
     # `go build -o dir/` names each binary after its package's last element.
     for name, package in binary_set.packages.items():
         built = staging / package.rstrip("/").rsplit("/", 1)[-1]
@@ -320,12 +332,13 @@ def ensure_binaries(names: list[str], progress: Progress, log_path: Path,
     return {name: paths[name] for name in names}
 
 
-def module_source_dir(binary_set: BinarySet) -> Path:
+def module_source_dir(binary_set: BinarySet | ManifestModule) -> Path:
     """The pinned module's files (CRDs, RBAC and webhook manifests ship in the module zip)."""
     go = find_go(minimum_version=binary_set.go_minimum)
     completed = subprocess.run(
         [str(go), "mod", "download", "-json", f"{binary_set.module}@{binary_set.version}"],
-        cwd=REPO_ROOT / binary_set.build_dir, env=go_environment(), capture_output=True,
+        cwd=REPO_ROOT / binary_set.build_dir if binary_set.build_dir else cache_dir(),
+        env=go_environment(), capture_output=True,
         text=True, check=False,
     )
     if completed.returncode != 0:

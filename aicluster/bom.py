@@ -34,6 +34,20 @@ class BinarySet:
     version_ldflags_packages: list[str] = field(default_factory=list)
     download: DownloadSource | None = None
     go_minimum: str | None = None
+    # Build inside a copy of the pinned module itself: for modules whose go.mod has replace
+    # directives, which apply only to the main module (build_dir is then empty).
+    build_in_module: bool = False
+
+
+@dataclass(frozen=True)
+class ManifestModule:
+    """A pinned Go module read only for the manifests it ships (CRDs), never built."""
+
+    name: str
+    version: str
+    module: str
+    build_dir: str = ""
+    go_minimum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,15 @@ class Bom:
     supported_minors: list[str]
     binaries: dict[str, BinarySet]
     raw: dict[str, Any]
+    manifest_modules: dict[str, ManifestModule] = field(default_factory=dict)
+
+    def source(self, name: str) -> BinarySet | ManifestModule:
+        """The module of a binary set or a manifest module, by name."""
+        if name in self.binaries:
+            return self.binaries[name]
+        if name in self.manifest_modules:
+            return self.manifest_modules[name]
+        raise KeyError(f"no module named {name!r} in the bill of materials")
 
     def binary_set_of(self, binary: str) -> BinarySet:
         for binary_set in self.binaries.values():
@@ -61,18 +84,21 @@ def parse_bom(document: dict[str, Any]) -> Bom:
             name=name,
             version=entry["version"],
             module=entry["module"],
-            build_dir=entry["build_dir"],
+            build_dir=entry.get("build_dir", ""),
             packages=dict(entry["packages"]),
             build_tags=list(entry.get("build_tags", [])),
             version_ldflags_packages=list(entry.get("version_ldflags_packages", [])),
             download=DownloadSource(**download) if download else None,
             go_minimum=str(entry["go_minimum"]) if entry.get("go_minimum") else None,
+            build_in_module=bool(entry.get("build_in_module", False)),
         )
     return Bom(
         kubernetes_version=root["kubernetes"]["version"],
         supported_minors=[str(minor) for minor in root["kubernetes"]["supported_minors"]],
         binaries=binaries,
         raw=root,
+        manifest_modules={name: ManifestModule(name, entry["version"], entry["module"])
+                          for name, entry in (root.get("manifest_modules") or {}).items()},
     )
 
 

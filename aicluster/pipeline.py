@@ -104,7 +104,7 @@ def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> 
     with _stage(console, "binaries", log) as line:
         paths = ensure_binaries(plan.binaries, console.progress("binaries"), log)
         bom = load_bom()
-        sources = {name: str(module_source_dir(bom.binaries[name])) for name in plan.sources}
+        sources = {name: str(module_source_dir(bom.source(name))) for name in plan.sources}
         sets = sorted({bom.binary_set_of(name).name for name in plan.binaries})
         line.summary = ", ".join(f"{name} {bom.binaries[name].version}" for name in sets)
         return LocalInputs({name: str(path) for name, path in paths.items()}, sources)

@@ -23,7 +23,7 @@ DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
 LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health", "karpenter_metrics",
                "karpenter_health", "trainer_webhook", "trainer_metrics", "trainer_health",
                "jobset_webhook", "jobset_metrics", "jobset_health", "dcgm_exporter", "prometheus",
-               "prometheus_adapter"]
+               "prometheus_adapter", "gateway_http", "gateway_api", "gateway_metrics"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
             sources.append("karpenter")
         if spec.components.observability:
             binaries += ["prometheus", "prometheus-adapter"]
+        if spec.components.gateway:
+            binaries.append("traefik")
+            sources.append("gateway-api")
         if spec.components.ai_operator:
             binaries += ["trainer-controller-manager", "jobset"]
             sources += ["trainer", "jobset"]

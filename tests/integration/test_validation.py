@@ -59,7 +59,8 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
     results = {r["id"]: r for r in summary["results"]}
     assert set(results) == {r.id for r in PROFILE.requirements}
     # What the simulated cluster can prove, it proves.
-    for requirement_id in ("gang_scheduling", "cluster_autoscaling", "robust_controller", "pod_autoscaling"):
+    for requirement_id in ("gang_scheduling", "cluster_autoscaling", "robust_controller", "pod_autoscaling",
+                           "ai_inference"):
         assert results[requirement_id]["status"] == "PASS", results[requirement_id]
         assert results[requirement_id]["source"] == "simulated"
     # What needs real GPUs is said so, never passed.
@@ -72,6 +73,8 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
     for result in results.values():
         assert result["status"] != "PASS" or result["source"] != "none"
         assert (output / "evidence" / f"{result['id']}.md").is_file()
+    routing = {s["name"]: s["reason"] for s in results["ai_inference"]["subtests"]}
+    assert "20/20 header requests to model-v2" in routing["DataPlaneFollowsTheRoute"], routing
     operator = {s["name"]: s["status"] for s in results["robust_controller"]["subtests"]}
     assert operator["KubeflowTrainer/WebhookRejectsInvalidCR"] == "PASS"
     assert operator["KubeflowTrainer/ControllerReconcilesCR"] == "PASS"

@@ -28,6 +28,7 @@ BAD_INPUTS = {
     "dcgm_exporter": ({"dcgm_exporter_delivery": "daemonset"}, "dcgm_exporter_delivery"),
     "prometheus": ({"prometheus_port": "web"}, "prometheus_port"),
     "prometheus_adapter": ({"prometheus_adapter_delivery": "helm"}, "prometheus_adapter_delivery"),
+    "traefik_gateway": ({"traefik_gateway_http_port": "http"}, "traefik_gateway_http_port"),
     "grafana_dashboards": ({"grafana_dashboards_names": {"gpus": 1}}, "grafana_dashboards_names"),
 }
 

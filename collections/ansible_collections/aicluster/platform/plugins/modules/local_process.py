@@ -63,14 +63,6 @@ pid: {description: PID of the running process, or null., type: int, returned: al
 """
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
-
-
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
@@ -78,12 +70,21 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _running_pid(pid_file: Path, marker: str) -> int | None:
+def _environment(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _running_pid(pid_file: Path, owner: str) -> int | None:
+    """The recorded process, if it still runs and is ours: started with AICLUSTER_OWNER=<state dir>,
+    whatever its command (a new binary version must still find and stop the old process)."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) and marker in _cmdline(pid) else None
+    return pid if _alive(pid) and f"AICLUSTER_OWNER={owner}" in _environment(pid) else None
 
 
 def _fingerprint(params: dict[str, Any]) -> str:
@@ -163,9 +164,7 @@ def main() -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file = state_dir / (params["name"] + ".pid")
     print_file = state_dir / (params["name"] + ".fingerprint")
-    # The state folder's path is in the command line of every process it owns.
-    marker = params["argv"][0] if params["argv"] else ""
-    pid = _running_pid(pid_file, marker) if marker else None
+    pid = _running_pid(pid_file, params["state_dir"])
     if params["state"] == "stopped":
         if pid is None:
             module.exit_json(changed=False, pid=None)
