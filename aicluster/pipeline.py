@@ -13,12 +13,13 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aicluster import processes
-from aicluster.ansible import run_playbook
+from aicluster.ansible import PlaybookError, Recap, run_playbook
 from aicluster.binaries import ensure_binaries, module_source_dir
 from aicluster.bom import load_bom
 from aicluster.console import Console, StageLine
@@ -147,13 +148,35 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
             "aicluster_sources": local.sources,
             "aicluster_local_ports": allocate_ports(workspace.root / "ports.json", plan.ports),
         }
-        recap = run_playbook(plan.playbook, workspace.inventory, extra_vars, log,
-                             workspace.root / "ansible" / "extra-vars.yml")
-        line.summary = (f"Ansible: ok={recap.ok} changed={recap.changed}"
-                        + (" (no changes)" if recap.changed == 0 else ""))
-        if recap.changed_tasks:
-            line.notes.append("changed: " + "; ".join(recap.changed_tasks[:8])
-                              + (" …" if len(recap.changed_tasks) > 8 else ""))
+        recaps: list[Recap] = []
+        for phase in plan.playbook_phases:
+            recaps += run_phase(phase, workspace, extra_vars)
+        ok, changed = sum(r.ok for r in recaps), sum(r.changed for r in recaps)
+        line.summary = (f"Ansible: {sum(len(phase) for phase in plan.playbook_phases)} playbooks, "
+                        f"ok={ok} changed={changed}" + (" (no changes)" if changed == 0 else ""))
+        changed_names = [name for recap in recaps for name in recap.changed_tasks]
+        if changed_names:
+            line.notes.append("changed: " + "; ".join(changed_names[:8])
+                              + (" …" if len(changed_names) > 8 else ""))
+
+
+def run_phase(playbooks: list[Path], workspace: Workspace, extra_vars: dict[str, Any]) -> list[Recap]:
+    """Runs a phase's playbooks side by side, each with its own log; fails with the first failure."""
+    def run(playbook: Path) -> Recap:
+        log = workspace.log(f"configure-{playbook.stem}")
+        try:
+            return run_playbook(playbook, workspace.inventory, extra_vars, log,
+                                workspace.root / "ansible" / f"extra-vars-{playbook.stem}.yml")
+        except PlaybookError as error:
+            raise StageError("configure", f"{playbook.name}: {error}", log) from error
+
+    with ThreadPoolExecutor(max_workers=len(playbooks)) as pool:
+        futures = [pool.submit(run, playbook) for playbook in playbooks]
+        wait(futures)
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+    return [future.result() for future in futures]
 
 
 def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:

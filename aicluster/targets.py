@@ -17,6 +17,8 @@ LOCAL_BINARIES = [
     "etcd", "kwok", "kwokctl",
 ]
 DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
+# The platform's plays, independent of each other once the foundation is up.
+PLATFORM_PLAYBOOKS = ["scheduling", "operator", "observability", "gateway"]
 
 
 # Loopback ports of the local controllers, allocated once per cluster.
@@ -32,7 +34,8 @@ class TargetPlan:
 
     name: str
     module_dir: Path
-    playbook: Path
+    # Playbooks of the configure stage, by phase: a phase's playbooks run side by side, phases in order.
+    playbook_phases: list[list[Path]]
     binaries: list[str]
     sources: list[str]
     ports: list[str]
@@ -56,8 +59,9 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
         if spec.components.ai_operator:
             binaries += ["trainer-controller-manager", "jobset"]
             sources += ["trainer", "jobset"]
-        return TargetPlan("local", TERRAFORM_DIR / "local", PLAYBOOKS_DIR / "local.yml",
-                          binaries, sources, LOCAL_PORTS)
+        phases = [[PLAYBOOKS_DIR / "local-foundation.yml"],
+                  [PLAYBOOKS_DIR / f"platform-{part}.yml" for part in PLATFORM_PLAYBOOKS]]
+        return TargetPlan("local", TERRAFORM_DIR / "local", phases, binaries, sources, LOCAL_PORTS)
     module_dir = TERRAFORM_DIR / spec.target
     if not (module_dir / "main.tf").is_file():
         raise StageError(
@@ -65,7 +69,7 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
             f"target '{spec.target}' has no Terraform module in {module_dir}; "
             "this version of aicluster builds the 'local' target only",
         )
-    return TargetPlan(spec.target, module_dir, PLAYBOOKS_DIR / "cluster.yml", [], [], [])
+    return TargetPlan(spec.target, module_dir, [[PLAYBOOKS_DIR / "cluster.yml"]], [], [], [])
 
 
 def _local_pool(pool: NodePool) -> dict[str, Any]:

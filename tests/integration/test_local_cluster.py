@@ -141,7 +141,8 @@ def test_rebuild_changes_nothing_and_starts_no_second_process(
     result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"), "--skip-validate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Terraform: No changes." in result.stdout
-    assert "Ansible: ok=" in result.stdout and "changed=0 (no changes)" in result.stdout, result.stdout
+    assert "Ansible: 5 playbooks, ok=" in result.stdout, result.stdout
+    assert "changed=0 (no changes)" in result.stdout, result.stdout
     assert "inventory" in result.stdout and ", unchanged:" in result.stdout
     assert owned_pids(work_dir) == before
 
