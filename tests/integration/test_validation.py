@@ -60,7 +60,7 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
     assert set(results) == {r.id for r in PROFILE.requirements}
     # What the simulated cluster can prove, it proves.
     for requirement_id in ("gang_scheduling", "cluster_autoscaling", "robust_controller", "pod_autoscaling",
-                           "ai_inference"):
+                           "ai_inference", "ai_service_metrics"):
         assert results[requirement_id]["status"] == "PASS", results[requirement_id]
         assert results[requirement_id]["source"] == "simulated"
     # What needs real GPUs is said so, never passed.

@@ -4,15 +4,13 @@ HTTPRoute's header match and weighted split."""
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aicluster.validation import stand_ins
 from aicluster.validation.checks import requirement
 from aicluster.validation.cluster import CheckContext, condition_true, is_simulated
 from aicluster.validation.results import Outcome, fail, skip
@@ -125,88 +123,29 @@ def gateway_programmed(ctx: CheckContext, namespace: str, name: str) -> str:
     return f"Programmed, addresses {addresses or 'none'}"
 
 
-def host_address() -> str | None:
-    """This host's address on its default route: where local backends can be reached (not loopback,
-    which EndpointSlices refuse)."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("10.255.255.255", 9))  # no packet is sent: this only picks the source address
-        address = probe.getsockname()[0]
-        if not address.startswith("127."):
-            return address
-    return None
-
-
 @contextlib.contextmanager
-def backends(ctx: CheckContext, namespace: str) -> Iterator[dict[str, tuple[str, int]] | None]:
-    """Two model backends behind Services model-v1 and model-v2, answering with their own name.
-
-    On a simulated cluster they are servers of this process, on this host's address, published through
-    EndpointSlices (simulated pods run no server); elsewhere no backend runs and the data plane is skipped."""
+def backends(ctx: CheckContext, namespace: str) -> Iterator[dict[str, int] | None]:
+    """Services model-v1 and model-v2 whose backends answer with their own name: on a simulated cluster,
+    stand-ins on this host (simulated pods run no server); elsewhere none, and the data plane is skipped."""
     nodes = ctx.cluster.nodes()
-    address = host_address() if any(is_simulated(node) for node in nodes) else None
     # The evidence is the cluster's: on simulated nodes the backends are stand-ins for its pods.
     ctx.uses_nodes(nodes)
-    servers: list[ThreadingHTTPServer] = []
-    served: dict[str, tuple[str, int]] = {}
-    try:
+    address = stand_ins.host_address() if any(is_simulated(node) for node in nodes) else None
+    if address is None:
         for version in WEIGHTS:
-            port = 0
-            if address:
-                server = ThreadingHTTPServer((address, 0), answering(f"model-{version}"))
-                threading.Thread(target=server.serve_forever, daemon=True).start()
-                servers.append(server)
-                port = server.server_address[1]
-                served[version] = (address, port)
-            ctx.cluster.core.create_namespaced_service(
-                namespace,
-                {
-                    "metadata": {"name": f"model-{version}", "labels": ctx.labels()},
-                    "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": port or 8080}]},
-                },
-            )
-            if address:
-                ctx.cluster.custom.create_namespaced_custom_object(
-                    "discovery.k8s.io",
-                    "v1",
-                    namespace,
-                    "endpointslices",
-                    {
-                        "apiVersion": "discovery.k8s.io/v1",
-                        "kind": "EndpointSlice",
-                        "metadata": {
-                            "name": f"model-{version}-local",
-                            "labels": {"kubernetes.io/service-name": f"model-{version}", **ctx.labels()},
-                        },
-                        "addressType": "IPv4",
-                        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
-                        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-                    },
-                )
-        if address:
-            ctx.record(
-                "started two model backends on this host",
-                ", ".join(f"model-{v} at {a}:{p}" for v, (a, p) in served.items()),
-            )
-        yield served or None
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
-
-
-def answering(name: str) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = name.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    return Handler
+            ctx.cluster.core.create_namespaced_service(namespace, {
+                "metadata": {"name": f"model-{version}", "labels": ctx.labels()},
+                "spec": {"ports": [{"name": "http", "port": 8080}]}})
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        ports = {}
+        for version in WEIGHTS:
+            name = f"model-{version}"
+            handler = stand_ins.text_handler(lambda _path, name=name: (200, "text/plain", name))
+            ports[version] = stack.enter_context(stand_ins.serving(handler, address))
+            stand_ins.publish(ctx, namespace, name, address, ports[version], 8080)
+        yield ports
 
 
 def inference_route(parent: dict[str, str]) -> dict[str, Any]:
@@ -247,7 +186,7 @@ def route_accepted(ctx: CheckContext, namespace: str, name: str) -> str:
     return "Accepted and ResolvedRefs by every parent Gateway"
 
 
-def data_plane(ctx: CheckContext, parent: dict[str, str], served: dict[str, tuple[str, int]] | None) -> str:
+def data_plane(ctx: CheckContext, parent: dict[str, str], served: dict[str, int] | None) -> str:
     if not served:
         raise skip(
             "sending requests through the Gateway needs backends that serve; this check runs them only "
