@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from aicluster.paths import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "collections"))
+from ansible_collections.aicluster.platform.plugins.module_utils import kube_api
 from ansible_collections.aicluster.platform.plugins.modules import kube_apply
 
 
@@ -155,6 +156,6 @@ def test_content_ignores_status_and_bookkeeping() -> None:
         "status": {"phase": "NotReady"},
         "metadata": {**stored["metadata"], "resourceVersion": "8", "managedFields": []},
     }
-    assert kube_apply.content(preview) == kube_apply.content(stored)
+    assert kube_api.content(preview) == kube_api.content(stored)
     relabelled = {**stored, "metadata": {**stored["metadata"], "labels": {"a": "2"}}}
-    assert kube_apply.content(relabelled) != kube_apply.content(stored)
+    assert kube_api.content(relabelled) != kube_api.content(stored)

@@ -122,6 +122,21 @@ class KubeClient:
         )
         return self.request("PATCH", path, query, manifest, "application/apply-patch+yaml")
 
+    def ensure(self, manifest: dict[str, Any], field_manager: str, dry_run: bool = False) -> str:
+        """Server-side applies an object: created, configured or unchanged (only a change of its
+        content counts: others keep updating status and may take over fields without changing them)."""
+        metadata = manifest["metadata"]
+        key = (manifest["apiVersion"], manifest["kind"], metadata.get("namespace"), metadata["name"])
+        before = self.get(*key)
+        if before is None:
+            self.apply(manifest, field_manager, dry_run)
+            return "created"
+        if content(self.apply(manifest, field_manager, dry_run=True)) == content(before):
+            return "unchanged"
+        if not dry_run:
+            self.apply(manifest, field_manager, dry_run=False)
+        return "configured"
+
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str, dry_run: bool) -> bool:
         """Deletes an object; False when it did not exist."""
         query = [("dryRun", "All")] if dry_run else []
@@ -146,6 +161,13 @@ class KubeClient:
             "GET", f"{prefix}{api_version}/{entry['name']}", [("labelSelector", label_selector)]
         )
         return listing.get("items", [])
+
+
+def content(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object without what the API server maintains: status and bookkeeping metadata."""
+    metadata = {key: value for key, value in obj.get("metadata", {}).items()
+                if key not in ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")}
+    return {**{key: value for key, value in obj.items() if key != "status"}, "metadata": metadata}
 
 
 def retrying(action: Any, timeout: float, interval: float = 0.5) -> Any:

@@ -136,28 +136,7 @@ def apply_one(client: KubeClient, manifest: dict[str, Any], params: dict[str, An
     key = object_key(manifest)
     if params["state"] == "absent":
         return "deleted" if client.delete(*key, dry_run=params["dry_run"]) else "absent"
-    before = client.get(*key)
-    if before is None:
-        client.apply(manifest, params["field_manager"], params["dry_run"])
-        return "created"
-    # Others (kubelets, controllers) keep updating status and may take over fields of ours without
-    # changing them: only a change of the object's content counts, which a dry run shows first.
-    preview = client.apply(manifest, params["field_manager"], dry_run=True)
-    if content(preview) == content(before):
-        return "unchanged"
-    if not params["dry_run"]:
-        client.apply(manifest, params["field_manager"], dry_run=False)
-    return "configured"
-
-
-def content(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object without what the API server maintains: status and bookkeeping metadata."""
-    metadata = {
-        key: value
-        for key, value in obj.get("metadata", {}).items()
-        if key not in ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")
-    }
-    return {**{key: value for key, value in obj.items() if key != "status"}, "metadata": metadata}
+    return client.ensure(manifest, params["field_manager"], params["dry_run"])
 
 
 def prune(client: KubeClient, applied: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, str]]:
