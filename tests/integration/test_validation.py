@@ -113,9 +113,10 @@ def test_validate_exit_codes_and_json(aicluster: Aicluster, kube: Kube, tmp_path
     assert summary["exit_code"] == 0 and summary["counts"]["PASS"] == 1
     assert "PASS  gang_scheduling" in result.stderr
 
-    result, summary = validate(aicluster, tmp_path, "--only", "gang_scheduling,ai_inference")
-    assert result.returncode == 1, "a failed MUST exits 1"
-    assert result_of(summary, "ai_inference")["status"] == "FAIL"
+    # A failed SHOULD is reported, but only a failed MUST fails the run (see the break test for exit 1).
+    result, summary = validate(aicluster, tmp_path, "--only", "workload_sandboxing")
+    assert result.returncode == 0, result.stderr
+    assert result_of(summary, "workload_sandboxing")["status"] == "FAIL"
 
     missing = aicluster.run("validate", "--kubeconfig", str(tmp_path / "none"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
