@@ -75,16 +75,19 @@ class Cluster:
                 f"cannot reach the API server of {self.kubeconfig}: {getattr(error, 'reason', None) or error}"
             ) from error
 
+    def _get(self, path: str, accept: str) -> Any:
+        """A GET of an API path with this kubeconfig's credentials; the response, read."""
+        method, url, headers = self.api_client.param_serialize(
+            "GET", path, header_params={"Accept": accept}, auth_settings=["BearerToken"]
+        )[:3]
+        response = self.api_client.call_api(method, url, headers, _request_timeout=30)
+        response.read()
+        return response
+
     def raw_get(self, path: str) -> Any:
         """GET an API path; None when it is not served (404)."""
         try:
-            response = self.api_client.call_api(
-                *self.api_client.param_serialize(
-                    "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
-                )[:3],
-                _request_timeout=30,
-            )
-            response.read()
+            response = self._get(path, "application/json")
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -98,13 +101,7 @@ class Cluster:
     def raw_text(self, path: str) -> str | None:
         """GET an API path as text (e.g. a service proxy's /metrics); None when it is not found."""
         try:
-            response = self.api_client.call_api(
-                *self.api_client.param_serialize(
-                    "GET", path, header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"]
-                )[:3],
-                _request_timeout=30,
-            )
-            response.read()
+            response = self._get(path, "text/plain")
         except ApiException as error:
             if error.status in (404, 503):
                 return None
