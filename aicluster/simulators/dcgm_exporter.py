@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -33,6 +31,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from aicluster.simulators.gpu_identity import gpu_pci_bus_id, gpu_uuid
+from aicluster.simulators.signals import exit_on_stop_signals
 
 LOG = logging.getLogger("dcgm-exporter")
 UTILIZATION_ANNOTATION = "aicluster.io/simulated-gpu-utilization"
@@ -264,12 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     LOG.info("serving DCGM fields of simulated GPUs on 127.0.0.1:%d/metrics", args.port)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        LOG.info("received signal %d; stopping", signum)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    exit_on_stop_signals(LOG)
     while True:
         try:
             gpus = read_cluster(core, custom)

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
-from types import FrameType
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -26,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from aicluster.catalog import load_catalog
 from aicluster.simulators.gpu_identity import gpu_pci_bus_id, gpu_uuid
+from aicluster.simulators.signals import exit_on_stop_signals
 
 LOG = logging.getLogger("gpu-dra-driver")
 GROUP, VERSION, PLURAL = "resource.k8s.io", "v1", "resourceslices"
@@ -158,14 +157,9 @@ class Publisher:
 
 
 def run(publisher: Publisher, resync_seconds: int) -> None:
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        # Raised inside the blocking watch, so the process ends at once; the slices stay
-        # published, as a real plugin's do while it restarts.
-        LOG.info("received signal %d; stopping", signum)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # Ends inside the blocking watch, at once; the slices stay published, as a real plugin's do
+    # while it restarts.
+    exit_on_stop_signals(LOG)
     while True:
         try:
             resource_version = publisher.resync()
