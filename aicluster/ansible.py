@@ -96,23 +96,68 @@ def first_failure(output: str) -> str | None:
     return None
 
 
-def run_playbook(playbook: Path, inventory: Path, extra_vars: dict[str, Any],
-                 log_path: Path, vars_path: Path) -> Recap:
-    """Runs a playbook, appending its output to the log; raises PlaybookError on failure."""
-    vars_path.parent.mkdir(parents=True, exist_ok=True)
-    vars_path.write_text(yaml.safe_dump(extra_vars, sort_keys=True))
-    vars_path.chmod(0o600)
+def ansible_environment(ansible_dir: Path) -> dict[str, str]:
+    """The environment of every Ansible command: our config, plain output, private temp dirs."""
     binary_dir = Path(sys.executable).parent
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(vars_path.parent / "tmp"),
-        ANSIBLE_HOME=str(vars_path.parent / "home"),
+        ANSIBLE_LOCAL_TEMP=str(ansible_dir / "tmp"),
+        ANSIBLE_HOME=str(ansible_dir / "home"),
         PATH=f"{binary_dir}{os.pathsep}{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+PING_LINE = re.compile(r"^(?P<host>\S+) \| (?P<state>SUCCESS|UNREACHABLE!|FAILED!)(?::| =>) ?(?P<detail>.*)$")
+
+
+def unreachable_hosts(output: str) -> dict[str, str]:
+    """Hosts that an ad-hoc ping (`ansible -o`) could not reach or log in to, with the reason."""
+    problems: dict[str, str] = {}
+    for line in output.splitlines():
+        match = PING_LINE.match(line.strip())
+        if not match or match["state"] == "SUCCESS":
+            continue
+        detail = match["detail"].strip()
+        try:
+            body = yaml.safe_load(detail)
+            if isinstance(body, dict):
+                detail = str(body.get("msg") or detail)
+        except yaml.YAMLError:
+            pass
+        problems[match["host"]] = detail[:300]
+    return problems
+
+
+def check_connectivity(inventory: Path, ansible_dir: Path, log_path: Path,
+                       timeout_seconds: int = 15) -> dict[str, str]:
+    """Pings every host Ansible reaches over SSH; returns the ones that do not answer."""
+    command = [str(Path(sys.executable).parent / "ansible"), "all", "-i", str(inventory),
+               "-m", "ansible.builtin.ping", "-o", "-T", str(timeout_seconds)]
+    ansible_dir.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=ansible_environment(ansible_dir),
+                               capture_output=True, text=True, check=False)
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(command) + "\n" + completed.stdout + completed.stderr)
+    problems = unreachable_hosts(completed.stdout)
+    if completed.returncode != 0 and not problems:
+        raise PlaybookError(f"ansible exited {completed.returncode}: "
+                            + (completed.stderr.strip().splitlines() or ["no output"])[-1])
+    return problems
+
+
+def run_playbook(playbook: Path, inventory: Path, extra_vars: dict[str, Any],
+                 log_path: Path, vars_path: Path) -> Recap:
+    """Runs a playbook, appending its output to the log; raises PlaybookError on failure."""
+    vars_path.parent.mkdir(parents=True, exist_ok=True)
+    vars_path.write_text(yaml.safe_dump(extra_vars, sort_keys=True))
+    vars_path.chmod(0o600)
+    env = ansible_environment(vars_path.parent)
+    binary_dir = Path(sys.executable).parent
     command = [str(binary_dir / "ansible-playbook"), "-i", str(inventory),
                "-e", f"@{vars_path}", str(playbook)]
     with log_path.open("a", encoding="utf-8") as log:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import yaml
 
@@ -33,9 +34,15 @@ class GpuProduct:
 
 
 @cache
-def load_catalog() -> dict[str, GpuProduct]:
+def _catalog_document() -> dict[str, Any]:
     with (PACKAGE_DATA / "gpu_catalog.yaml").open(encoding="utf-8") as handle:
-        document = yaml.safe_load(handle)
+        document: dict[str, Any] = yaml.safe_load(handle)
+    return document
+
+
+@cache
+def load_catalog() -> dict[str, GpuProduct]:
+    document = _catalog_document()
     products: dict[str, GpuProduct] = {}
     for name, entry in document["gpus"].items():
         products[name] = GpuProduct(
@@ -51,6 +58,12 @@ def load_catalog() -> dict[str, GpuProduct]:
             machine_types={cloud: dict(entry["machine_types"].get(cloud) or {}) for cloud in CLOUDS},
         )
     return products
+
+
+def high_speed_interconnect(cloud: str, machine_type: str) -> str | None:
+    """The GPU interconnect (efa, gpudirect-*, infiniband) a machine type offers, if any."""
+    offered: dict[str, str] = _catalog_document().get("high_speed_networking", {}).get(cloud) or {}
+    return offered.get(machine_type)
 
 
 def feature_discovery_labels(product: GpuProduct, gpus_per_node: int,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ REQUIRED_OUTPUTS = (
     "control_plane_hosts", "node_pools", "nodes",
 )
 # Terraform leaves outputs whose value is null out of `terraform output -json`.
-NULLABLE_OUTPUTS = ("api_endpoint", "ssh")
+NULLABLE_OUTPUTS = ("api_endpoint", "ssh", "node_bootstrap")
 POOL_FIELDS = (
     "gpu_product", "gpus_per_node", "gpu_access", "gpu_sharing_replicas",
     "gpu_labels", "min_size", "max_size", "desired_size",
@@ -53,34 +54,55 @@ def pool_group(pool_name: str) -> str:
     return "pool_" + re.sub(r"[^A-Za-z0-9_]", "_", pool_name)
 
 
-def _host_vars(host: dict[str, Any], ssh: dict[str, Any] | None, python: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SshClient:
+    """This machine's side of the SSH connections: from the spec, never from Terraform."""
+
+    private_key_file: str | None = None
+    port: int = 22
+
+
+def _host_vars(host: dict[str, Any], ssh: dict[str, Any] | None, python: str,
+               client: SshClient, known_hosts: Path) -> dict[str, Any]:
     connection = host.get("connection")
     if connection == "local":
         return {"ansible_connection": "local", "ansible_python_interpreter": python}
     if connection == "simulated":
         # Simulated nodes have no operating system to reach; plays never target them.
         return {"aicluster_simulated": True}
+    ssh = ssh or {}
     result: dict[str, Any] = {"ansible_host": host["address"]}
-    if ssh:
-        if ssh.get("user"):
-            result["ansible_user"] = ssh["user"]
-        if ssh.get("bastion_host"):
-            bastion = f"{ssh.get('user', 'ubuntu')}@{ssh['bastion_host']}"
-            result["ansible_ssh_common_args"] = f"-o ProxyJump={bastion}"
+    user = host.get("user") or ssh.get("user")
+    if user:
+        result["ansible_user"] = user
+    if client.port != 22:
+        result["ansible_port"] = client.port
+    if client.private_key_file:
+        result["ansible_ssh_private_key_file"] = str(Path(client.private_key_file).expanduser())
+    # A host key is trusted the first time it is seen and checked on every later run.
+    options = f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known_hosts}"
+    if ssh.get("bastion_host"):
+        options += f" -o ProxyJump={ssh.get('user') or 'ubuntu'}@{ssh['bastion_host']}"
+    result["ansible_ssh_common_args"] = options
     return result
 
 
-def build_inventory(outputs: dict[str, Any], work_dir: Path, python: str) -> dict[str, Any]:
+def build_inventory(outputs: dict[str, Any], work_dir: Path, python: str,
+                    client: SshClient | None = None) -> dict[str, Any]:
     """Turns contract outputs into an Ansible YAML inventory (as a dict)."""
     check_contract(outputs)
     ssh = outputs["ssh"]
-    control_plane = {
-        host["name"]: _host_vars(host, ssh, python) for host in outputs["control_plane_hosts"]
-    }
+    client = client or SshClient()
+    known_hosts = work_dir / "known_hosts"
+
+    def host_vars(host: dict[str, Any]) -> dict[str, Any]:
+        return _host_vars(host, ssh, python, client, known_hosts)
+
+    control_plane = {host["name"]: host_vars(host) for host in outputs["control_plane_hosts"]}
     pools: dict[str, Any] = {}
     for pool_name, pool in sorted(outputs["node_pools"].items()):
         members = {
-            node["name"]: _host_vars(node, ssh, python)
+            node["name"]: host_vars(node)
             for node in outputs["nodes"] if node["pool"] == pool_name
         }
         pools[pool_group(pool_name)] = {
@@ -98,6 +120,7 @@ def build_inventory(outputs: dict[str, Any], work_dir: Path, python: str) -> dic
                 "aicluster_target": outputs["target"],
                 "aicluster_kubernetes_version": outputs["kubernetes_version"],
                 "aicluster_api_endpoint": outputs["api_endpoint"],
+                "aicluster_node_bootstrap": outputs["node_bootstrap"],
                 "aicluster_work_dir": str(work_dir),
                 "aicluster_kubeconfig": str(work_dir / "kubeconfig"),
                 "aicluster_node_pools": {

@@ -19,16 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from aicluster import processes
-from aicluster.ansible import PlaybookError, Recap, run_playbook
+from aicluster.ansible import PlaybookError, Recap, check_connectivity, run_playbook
 from aicluster.binaries import ensure_binaries, module_source_dir
 from aicluster.bom import load_bom
+from aicluster.catalog import CLOUDS
+from aicluster.cloud_preflight import require_cloud
 from aicluster.console import Console, StageLine
 from aicluster.errors import AiclusterError, StageError
-from aicluster.inventory import build_inventory, write_inventory
+from aicluster.inventory import SshClient, build_inventory, write_inventory
 from aicluster.paths import cluster_dir
 from aicluster.ports import allocate_ports
 from aicluster.spec import ClusterSpec
 from aicluster.targets import TargetPlan, target_plan, terraform_variables
+from aicluster.teardown import find_leftovers, leak_search, release_controller_resources
 from aicluster.terraform import TerraformRunner
 
 
@@ -111,12 +114,20 @@ def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> 
         return LocalInputs({name: str(path) for name, path in paths.items()}, sources)
 
 
-def stage_provision(console: Console, spec: ClusterSpec, plan: TargetPlan,
-                    workspace: Workspace) -> dict[str, Any]:
+def prepare_inputs(spec: ClusterSpec) -> dict[str, Any]:
+    """Everything the provision stage needs that can fail, checked before any file or cloud
+    resource exists: the cloud's reachability, then the module's inputs."""
+    if spec.target in CLOUDS:
+        require_cloud(spec.target)
+    return terraform_variables(spec)
+
+
+def stage_provision(console: Console, plan: TargetPlan, workspace: Workspace,
+                    variables: dict[str, Any]) -> dict[str, Any]:
     log = workspace.log("provision")
     with _stage(console, "provision", log) as line:
         runner = TerraformRunner(plan.module_dir, workspace.terraform_dir, log)
-        runner.sync_module(terraform_variables(spec))
+        runner.sync_module(variables)
         runner.init()
         result = runner.plan()
         if result.changed:
@@ -127,10 +138,18 @@ def stage_provision(console: Console, spec: ClusterSpec, plan: TargetPlan,
         return outputs
 
 
-def stage_inventory(console: Console, outputs: dict[str, Any], workspace: Workspace) -> Path:
+def ssh_client(spec: ClusterSpec) -> SshClient:
+    access = spec.cloud.ssh if spec.cloud else spec.onprem.ssh if spec.onprem else None
+    if access is None:
+        return SshClient()
+    return SshClient(private_key_file=access.private_key_file, port=access.port)
+
+
+def stage_inventory(console: Console, spec: ClusterSpec, outputs: dict[str, Any],
+                    workspace: Workspace) -> Path:
     log = workspace.log("inventory")
     with _stage(console, "inventory", log) as line:
-        inventory = build_inventory(outputs, workspace.root, sys.executable)
+        inventory = build_inventory(outputs, workspace.root, sys.executable, ssh_client(spec))
         changed = write_inventory(inventory, workspace.inventory)
         hosts = len(outputs["control_plane_hosts"]) + len(outputs["nodes"])
         line.summary = (f"{hosts} hosts in {len(outputs['node_pools'])} pools, "
@@ -148,6 +167,13 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
             "aicluster_sources": local.sources,
             "aicluster_local_ports": allocate_ports(workspace.root / "ports.json", plan.ports),
         }
+        if spec.target != "local":
+            unreachable = check_connectivity(workspace.inventory, workspace.root / "ansible", log)
+            if unreachable:
+                raise StageError("configure", f"{len(unreachable)} host(s) cannot be reached over SSH; "
+                                 "nothing was installed:\n" + "\n".join(
+                                     f"    {host}: {reason}" for host, reason in sorted(unreachable.items())),
+                                 log)
         recaps: list[Recap] = []
         for phase in plan.playbook_phases:
             recaps += run_phase(phase, workspace, extra_vars)
@@ -185,11 +211,12 @@ def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:
     console.say(f"aicluster build {spec.name}: target {spec.target}, Kubernetes "
                 f"{spec.resolved_kubernetes_version}, spec {spec_path}")
     plan = target_plan(spec)
+    variables = prepare_inputs(spec)
     with cluster_lock(workspace):
         (workspace.root / "spec.yaml").write_text(spec_path.read_text())
         local = stage_binaries(console, plan, workspace) if plan.binaries else LocalInputs({}, {})
-        outputs = stage_provision(console, spec, plan, workspace)
-        stage_inventory(console, outputs, workspace)
+        outputs = stage_provision(console, plan, workspace, variables)
+        stage_inventory(console, spec, outputs, workspace)
         stage_configure(console, spec, plan, workspace, local)
     return workspace
 
@@ -197,9 +224,10 @@ def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:
 def provision(console: Console, spec: ClusterSpec) -> Workspace:
     workspace = Workspace.of(spec)
     plan = target_plan(spec)
+    variables = prepare_inputs(spec)
     with cluster_lock(workspace):
-        outputs = stage_provision(console, spec, plan, workspace)
-        stage_inventory(console, outputs, workspace)
+        outputs = stage_provision(console, plan, workspace, variables)
+        stage_inventory(console, spec, outputs, workspace)
     return workspace
 
 
@@ -228,6 +256,11 @@ def destroy(console: Console, spec: ClusterSpec) -> None:
             with log.open("a") as handle:
                 handle.write(f"stopped PIDs: {stopped}\n")
             runner = TerraformRunner(target_plan(spec).module_dir, workspace.terraform_dir, log)
+            if spec.target in CLOUDS and runner.has_state():
+                require_cloud(spec.target)
+                released = release_controller_resources(workspace.kubeconfig)
+                line.notes.append(released.skipped or "released before Terraform destroy: "
+                                  + (", ".join(released.deleted) or "nothing to release"))
             if runner.has_state():
                 runner.init()
                 runner.destroy()
@@ -236,4 +269,21 @@ def destroy(console: Console, spec: ClusterSpec) -> None:
                 raise StageError("destroy", f"processes still running: {left}", log)
             line.summary = (f"stopped {len(stopped)} processes, destroyed Terraform state, "
                             f"removed {workspace.root}")
+        if spec.target in CLOUDS:
+            report_leftovers(console, spec)
         shutil.rmtree(workspace.root)
+
+
+def report_leftovers(console: Console, spec: ClusterSpec) -> None:
+    """After Terraform destroy: lists anything that still carries the cluster's tag."""
+    assert spec.cloud is not None
+    report = find_leftovers(leak_search(spec.target, spec.name, spec.cloud.region, spec.cloud.project_id))
+    if report.unchecked:
+        console.say(f"leftovers not checked: {report.unchecked}")
+    elif report.leftovers:
+        console.say(f"{len(report.leftovers)} resource(s) still tagged aicluster.io/cluster={spec.name}; "
+                    "delete them by hand:")
+        for resource in report.leftovers:
+            console.say(f"  {resource}")
+    else:
+        console.say(f"no resource tagged aicluster.io/cluster={spec.name} is left")

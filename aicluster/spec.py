@@ -13,6 +13,7 @@ from aicluster.bom import load_bom
 from aicluster.catalog import CLOUDS, load_catalog
 from aicluster.errors import FieldError, SpecError
 from aicluster.profiles import profile_versions
+from aicluster.spec_remote import CapacityReservation, CloudSettings, Onprem, remote_target_errors
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -74,6 +75,11 @@ class NodePool(_Strict):
     taints: list[Taint] = Field(default_factory=list)
     machine_type: dict[str, str] = Field(default_factory=dict)
     resources: LocalResources | None = None
+    # Cloud targets only: root disk, GPU interconnect (default: on where the machine type has it)
+    # and reserved capacity.
+    disk_size_gb: int | None = Field(default=None, ge=30, le=16384)
+    high_speed_networking: bool | None = None
+    capacity_reservation: CapacityReservation | None = None
 
 
 class Components(_Strict):
@@ -127,6 +133,8 @@ class ClusterSpec(_Strict):
     components: Components = Field(default_factory=Components)
     scheduling: Scheduling = Field(default_factory=Scheduling)
     conformance: Conformance = Field(default_factory=Conformance)
+    cloud: CloudSettings | None = None
+    onprem: Onprem | None = None
 
     @property
     def resolved_kubernetes_version(self) -> str:
@@ -379,6 +387,7 @@ def semantic_errors(spec: ClusterSpec) -> list[FieldError]:
                 )
             )
     errors += _check_scheduling(spec)
+    errors += remote_target_errors(spec)
     for index, pool in enumerate(spec.node_pools):
         if pool.gpu is None:
             continue

@@ -8,15 +8,24 @@ from typing import Any
 
 from aicluster.bom import load_bom
 from aicluster.catalog import feature_discovery_labels, load_catalog
-from aicluster.errors import StageError
+from aicluster.errors import FieldError, SpecError, StageError
 from aicluster.paths import PLAYBOOKS_DIR, TERRAFORM_DIR
 from aicluster.spec import ClusterSpec, NodePool
+from aicluster.spec_remote import (
+    CONTROL_PLANE_MACHINE_TYPES,
+    DEFAULT_DISK_GB,
+    OnpremHost,
+    machine_type_of,
+    uses_high_speed_networking,
+)
 
 LOCAL_BINARIES = [
     "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
     "etcd", "kwok", "kwokctl",
 ]
 DEFAULT_CPU_POOL_SHAPE = ("8", "32Gi")
+# Every resource of a cluster carries this tag; the teardown's leak report searches for it.
+CLUSTER_TAG = "aicluster.io/cluster"
 # The platform's plays, independent of each other once the foundation is up.
 PLATFORM_PLAYBOOKS = ["scheduling", "operator", "observability", "gateway"]
 
@@ -64,19 +73,16 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
         return TargetPlan("local", TERRAFORM_DIR / "local", phases, binaries, sources, LOCAL_PORTS)
     module_dir = TERRAFORM_DIR / spec.target
     if not (module_dir / "main.tf").is_file():
-        raise StageError(
-            "provision",
-            f"target '{spec.target}' has no Terraform module in {module_dir}; "
-            "this version of aicluster builds the 'local' target only",
-        )
+        raise StageError("provision", f"target '{spec.target}' has no Terraform module in {module_dir}")
+    # Hosts reached over SSH: the node stack and kubeadm, then the same platform roles.
     return TargetPlan(spec.target, module_dir, [[PLAYBOOKS_DIR / "cluster.yml"]], [], [], [])
 
 
-def _local_pool(pool: NodePool) -> dict[str, Any]:
+def _pool_contract(pool: NodePool) -> dict[str, Any]:
+    """The pool fields every target's module takes (terraform/INPUTS.md, OUTPUTS.md)."""
     if pool.gpu is not None:
         product = load_catalog()[pool.gpu.product]
         driver = load_bom().raw["nvidia_driver"]
-        cpu, memory = product.local_cpu, product.local_memory
         labels = feature_discovery_labels(product, pool.gpu.count, str(driver["version"]),
                                           str(driver["cuda_version"]))
         labels["aicluster.io/gpu-access"] = pool.gpu.access
@@ -91,28 +97,117 @@ def _local_pool(pool: NodePool) -> dict[str, Any]:
             "gpu_labels": labels,
         }
     else:
-        cpu, memory = DEFAULT_CPU_POOL_SHAPE
         gpu_fields = {"gpu_product": None, "gpus_per_node": 0, "gpu_access": None,
                       "gpu_sharing_replicas": 1, "gpu_labels": {}}
-    if pool.resources is not None:
-        cpu, memory = pool.resources.cpu, pool.resources.memory
     return {
         **gpu_fields,
         "min_size": pool.nodes.min,
         "max_size": pool.nodes.max,
         "desired_size": pool.nodes.desired,
-        "cpu": cpu,
-        "memory": memory,
         "labels": dict(pool.labels),
         "taints": [taint.model_dump() for taint in pool.taints],
     }
 
 
-def terraform_variables(spec: ClusterSpec) -> dict[str, Any]:
-    """The module inputs for a spec; the same shape for every target's module."""
+def _local_pool(pool: NodePool) -> dict[str, Any]:
+    if pool.resources is not None:
+        cpu, memory = pool.resources.cpu, pool.resources.memory
+    elif pool.gpu is not None:
+        product = load_catalog()[pool.gpu.product]
+        cpu, memory = product.local_cpu, product.local_memory
+    else:
+        cpu, memory = DEFAULT_CPU_POOL_SHAPE
+    return {**_pool_contract(pool), "cpu": cpu, "memory": memory}
+
+
+def _cloud_pool(pool: NodePool, cloud: str) -> dict[str, Any]:
+    machine_type = machine_type_of(pool, cloud)
+    assert machine_type is not None, "the spec checks guarantee a machine type"
+    reservation = pool.capacity_reservation
+    default_disk = DEFAULT_DISK_GB["gpu" if pool.gpu else "cpu"]
     return {
+        **_pool_contract(pool),
+        "machine_type": machine_type,
+        "disk_size_gb": pool.disk_size_gb or default_disk,
+        "high_speed_networking": uses_high_speed_networking(pool, cloud),
+        "capacity_reservation": reservation.model_dump() if reservation else None,
+    }
+
+
+def _public_key(spec: ClusterSpec) -> str:
+    assert spec.cloud is not None
+    ssh = spec.cloud.ssh
+    if ssh.public_key is not None:
+        return ssh.public_key.strip()
+    assert ssh.public_key_file is not None
+    path = Path(ssh.public_key_file).expanduser()
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise SpecError(str(path), [FieldError(
+            "cloud.ssh.public_key_file", f"cannot read {path}: {error.strerror} "
+            "(create a key pair with `ssh-keygen -t ed25519`, or give public_key)")]) from None
+    if not key.startswith(("ssh-", "ecdsa-")):
+        raise SpecError(str(path), [FieldError("cloud.ssh.public_key_file",
+                                               f"{path} does not hold an OpenSSH public key")])
+    return key
+
+
+def _cloud_variables(spec: ClusterSpec) -> dict[str, Any]:
+    cloud = spec.cloud
+    assert cloud is not None
+    control_plane = cloud.control_plane
+    variables: dict[str, Any] = {
+        "region": cloud.region,
+        "zones": list(cloud.zones),
+        "network_cidr": cloud.network_cidr,
+        "admin_cidrs": list(cloud.admin_cidrs),
+        "ssh_user": cloud.ssh.user,
+        "ssh_public_key": _public_key(spec),
+        "os_image": cloud.os_image,
+        "control_plane": {
+            "count": control_plane.count,
+            "machine_type": control_plane.machine_type or CONTROL_PLANE_MACHINE_TYPES[spec.target],
+            "disk_size_gb": control_plane.disk_size_gb,
+        },
+        "node_pools": {pool.name: _cloud_pool(pool, spec.target) for pool in spec.node_pools},
+    }
+    if spec.target == "gcp":
+        variables["project_id"] = cloud.project_id
+    if spec.target == "azure":
+        variables["resource_group_name"] = cloud.resource_group_name
+    return variables
+
+
+def _onprem_variables(spec: ClusterSpec) -> dict[str, Any]:
+    onprem = spec.onprem
+    assert onprem is not None
+
+    def host(entry: OnpremHost) -> dict[str, Any]:
+        return {"name": entry.name, "address": entry.address, "pool": entry.pool,
+                "user": entry.user or onprem.ssh.user}
+
+    pools = {}
+    for pool in spec.node_pools:
+        count = sum(1 for entry in onprem.hosts if entry.pool == pool.name)
+        pools[pool.name] = {**_pool_contract(pool), "desired_size": count, "machine_type": "host"}
+    return {
+        "node_pools": pools,
+        "control_plane_hosts": [host(entry) for entry in onprem.control_plane],
+        "hosts": [host(entry) for entry in onprem.hosts],
+        "ssh": {"user": onprem.ssh.user, "bastion_host": onprem.bastion_host},
+    }
+
+
+def terraform_variables(spec: ClusterSpec) -> dict[str, Any]:
+    """The module inputs for a spec (terraform/INPUTS.md): a common part, then the target's own."""
+    common: dict[str, Any] = {
         "cluster_name": spec.name,
         "kubernetes_version": spec.resolved_kubernetes_version,
-        "node_pools": {pool.name: _local_pool(pool) for pool in spec.node_pools},
-        "tags": {"aicluster.io/cluster": spec.name},
+        "tags": {CLUSTER_TAG: spec.name},
     }
+    if spec.target == "local":
+        return {**common, "node_pools": {pool.name: _local_pool(pool) for pool in spec.node_pools}}
+    if spec.target == "onprem":
+        return {**common, **_onprem_variables(spec)}
+    return {**common, **_cloud_variables(spec)}

@@ -15,9 +15,21 @@ from typing import Any
 from aicluster.errors import AiclusterError
 
 TERRAFORM_ENV = "AICLUSTER_TERRAFORM"
-CLI_CONFIG = """# Written by aicluster: no registry is used for the local target.
-disable_checkpoint = true
-"""
+PROVIDER_MIRROR_ENV = "AICLUSTER_TERRAFORM_PROVIDER_MIRROR"
+# Files of a module that the working copy needs; its READMEs stay behind.
+MODULE_FILE_SUFFIXES = (".tf", ".tftpl", ".tpl", ".json", ".yaml", ".sh")
+COPIED_FILES = ".aicluster-module-files"
+
+
+def cli_config(provider_mirror: str | None) -> str:
+    """Terraform's CLI configuration: no checkpoint calls; a provider mirror when one is named."""
+    text = "# Written by aicluster.\ndisable_checkpoint = true\n"
+    if provider_mirror:
+        mirror = str(Path(provider_mirror).expanduser()).replace("\\", "/")
+        text += ("provider_installation {\n"
+                 f"  filesystem_mirror {{\n    path = \"{mirror}\"\n  }}\n"
+                 "}\n")
+    return text
 
 
 class TerraformError(AiclusterError):
@@ -42,11 +54,12 @@ class TerraformRunner:
     # -- plumbing ------------------------------------------------------------------------
 
     def _environment(self) -> dict[str, str]:
-        cli_config = self.work_dir / "terraformrc"
-        if not cli_config.exists():
-            cli_config.write_text(CLI_CONFIG)
+        config_path = self.work_dir / "terraformrc"
+        wanted = cli_config(os.environ.get(PROVIDER_MIRROR_ENV))
+        if not config_path.exists() or config_path.read_text() != wanted:
+            config_path.write_text(wanted)
         env = dict(os.environ)
-        env.update(TF_CLI_CONFIG_FILE=str(cli_config), TF_IN_AUTOMATION="1",
+        env.update(TF_CLI_CONFIG_FILE=str(config_path), TF_IN_AUTOMATION="1",
                    CHECKPOINT_DISABLE="1")
         return env
 
@@ -67,16 +80,23 @@ class TerraformRunner:
         return code, out
 
     def sync_module(self, variables: dict[str, Any]) -> None:
-        """Copies the module's files into the working directory and writes its inputs."""
+        """Copies the module's tree (its submodules under ./modules too) into the working
+        directory, removes files an older copy left, and writes the module's inputs."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        wanted = {path.name for path in self.module_dir.glob("*.tf")}
-        for stale in self.work_dir.glob("*.tf"):
-            if stale.name not in wanted:
-                stale.unlink()
-        for source in self.module_dir.glob("*.tf"):
-            destination = self.work_dir / source.name
+        wanted = sorted(str(path.relative_to(self.module_dir)) for path in self.module_dir.rglob("*")
+                        if path.is_file() and path.suffix in MODULE_FILE_SUFFIXES
+                        and ".terraform" not in path.parts)
+        manifest = self.work_dir / COPIED_FILES
+        previous = manifest.read_text().split() if manifest.exists() else \
+            [path.name for path in self.work_dir.glob("*.tf")]
+        for stale in set(previous) - set(wanted):
+            (self.work_dir / stale).unlink(missing_ok=True)
+        for relative in wanted:
+            source, destination = self.module_dir / relative, self.work_dir / relative
             if not destination.exists() or destination.read_bytes() != source.read_bytes():
+                destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, destination)
+        manifest.write_text("\n".join(wanted) + "\n")
         inputs = json.dumps(variables, indent=2, sort_keys=True) + "\n"
         tfvars = self.work_dir / "terraform.tfvars.json"
         if not tfvars.exists() or tfvars.read_text() != inputs:

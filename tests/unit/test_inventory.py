@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aicluster.inventory import ContractError, build_inventory, check_contract, write_inventory
+from aicluster.inventory import ContractError, SshClient, build_inventory, check_contract, write_inventory
 
 OUTPUTS = {
     "contract_version": 1,
@@ -52,8 +52,23 @@ def test_ssh_hosts_get_user_and_bastion(tmp_path: Path) -> None:
     outputs["nodes"][0].update(address="10.0.1.5", connection="ssh")
     host = build_inventory(outputs, tmp_path, "python3")["all"]["children"]["nodes"]["children"][
         "pool_gpu"]["hosts"]["demo-gpu-0"]
+    known_hosts = tmp_path / "known_hosts"
     assert host == {"ansible_host": "10.0.1.5", "ansible_user": "ubuntu",
-                    "ansible_ssh_common_args": "-o ProxyJump=ubuntu@203.0.113.10"}
+                    "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new "
+                    f"-o UserKnownHostsFile={known_hosts} -o ProxyJump=ubuntu@203.0.113.10"}
+
+
+def test_ssh_client_settings_reach_every_ssh_host(tmp_path: Path) -> None:
+    outputs = copy.deepcopy(OUTPUTS)
+    outputs["ssh"] = {"user": "ubuntu", "bastion_host": None}
+    outputs["nodes"][0].update(address="10.0.1.5", connection="ssh", user="admin")
+    client = SshClient(private_key_file="~/.ssh/cluster", port=2222)
+    host = build_inventory(outputs, tmp_path, "python3", client)["all"]["children"]["nodes"][
+        "children"]["pool_gpu"]["hosts"]["demo-gpu-0"]
+    assert host["ansible_user"] == "admin"
+    assert host["ansible_port"] == 2222
+    assert host["ansible_ssh_private_key_file"] == str(Path("~/.ssh/cluster").expanduser())
+    assert "ProxyJump" not in host["ansible_ssh_common_args"]
 
 
 @pytest.mark.parametrize("drop", ["cluster_name", "nodes", "node_pools"])

@@ -31,10 +31,11 @@ def errors_of(document: object) -> list[str]:
     return [str(error) for error in raised.value.errors]
 
 
-@pytest.mark.parametrize("path", sorted(INVENTORIES_DIR.glob("local-*.yaml")))
+@pytest.mark.parametrize("path", sorted(INVENTORIES_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_example_specs_are_valid(path: Path) -> None:
     spec = load_spec(path)
-    assert spec.target == "local"
+    expected_target = path.stem if path.stem in ("aws", "gcp", "azure", "onprem") else "local"
+    assert spec.target == expected_target
     assert any(pool.gpu for pool in spec.node_pools)
 
 
@@ -136,13 +137,17 @@ def test_label_and_taint_checks() -> None:
     assert errors[0].startswith("node_pools[0].taints[0].effect: Input should be 'NoSchedule'")
 
 
+CLOUD = {"region": "r1", "zones": ["r1-a"], "admin_cidrs": ["198.51.100.0/24"],
+         "ssh": {"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample example"}}
+
+
 def test_cloud_gpu_counts_follow_the_catalog() -> None:
-    errors = errors_of(minimal(target="aws", node_pools=[
+    errors = errors_of(minimal(target="aws", cloud=CLOUD, node_pools=[
         {"name": "gpu", "gpu": {"product": "H100-80GB", "count": 4}, "nodes": {"min": 0, "max": 1}},
     ]))
     assert errors == ["node_pools[0].gpu.count: no aws machine type provides 4 x H100-80GB; "
                       "catalog: p5.48xlarge (8)"]
-    errors = errors_of(minimal(target="azure", node_pools=[
+    errors = errors_of(minimal(target="azure", cloud=CLOUD, node_pools=[
         {"name": "gpu", "gpu": {"product": "L4", "count": 1}, "nodes": {"min": 0, "max": 1}},
     ]))
     assert errors == ["node_pools[0].gpu.product: L4 is not offered on azure by the GPU catalog"]
