@@ -76,3 +76,10 @@ def lint(c: Context) -> None:
 def test(c: Context, pytest_args: str = "") -> None:
     """Run the linters and the whole test suite (unit and integration)."""
     devtasks.test(pytest_args)
+
+
+@task(help={"role": "Role under roles/ whose scenario to run.", "scenario": "Scenario (default: default).",
+            "command": "Molecule command: test (default), converge, verify, destroy, login, ..."})
+def molecule(c: Context, role: str, scenario: str = "default", command: str = "test") -> None:
+    """Run one role's Molecule scenario in the Debian 12 systemd container."""
+    devtasks.molecule(role, scenario, command)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aicluster.molecule_image import MoleculeImageError, molecule_environment
 from aicluster.paths import REPO_ROOT, TERRAFORM_DIR
 
 PYTEST_NO_TESTS = 5
@@ -47,4 +48,20 @@ def test(pytest_args: str = "") -> None:
     if completed.returncode == PYTEST_NO_TESTS:
         print("pytest collected no tests", file=sys.stderr)
         sys.exit(1)
+    sys.exit(completed.returncode)
+
+
+def molecule(role: str, scenario: str = "default", command: str = "test") -> None:
+    """Runs `molecule <command> -s <scenario>` in roles/<role>, with the image and environment ready."""
+    role_dir = REPO_ROOT / "roles" / role
+    if not (role_dir / "molecule" / scenario / "molecule.yml").is_file():
+        print(f"roles/{role}/molecule/{scenario}/molecule.yml does not exist", file=sys.stderr)
+        sys.exit(2)
+    try:
+        env = molecule_environment(role)
+    except MoleculeImageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    completed = subprocess.run([_venv_tool("molecule"), command, "-s", scenario], cwd=role_dir, env=env,
+                               check=False)
     sys.exit(completed.returncode)
