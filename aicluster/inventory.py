@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,7 @@ def build_inventory(outputs: dict[str, Any], work_dir: Path, python: str,
                 "aicluster_work_dir": str(work_dir),
                 "aicluster_kubeconfig": str(work_dir / "kubeconfig"),
                 "aicluster_node_pools": {
-                    name: {"name": name, **pool} for name, pool in outputs["node_pools"].items()
+                    name: {"name": name, **copy.deepcopy(pool)} for name, pool in outputs["node_pools"].items()
                 },
             },
             "children": {
