@@ -125,7 +125,8 @@ def build_inventory(outputs: dict[str, Any], work_dir: Path, python: str,
                 "aicluster_work_dir": str(work_dir),
                 "aicluster_kubeconfig": str(work_dir / "kubeconfig"),
                 "aicluster_node_pools": {
-                    name: {"name": name, **copy.deepcopy(pool)} for name, pool in outputs["node_pools"].items()
+                    name: {"name": name, **copy.deepcopy(pool)}
+                    for name, pool in outputs["node_pools"].items()
                 },
             },
             "children": {

@@ -44,7 +44,7 @@ def compare_with_golden(name: str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert path.is_file(), f"no golden file {path}: run with AICLUSTER_UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(), f"{name} differs from its golden file (AICLUSTER_UPDATE_GOLDEN=1 rewrites)"
+    assert text == path.read_text(), f"{name} differs from its golden file (AICLUSTER_UPDATE_GOLDEN=1)"
 
 
 def inventory_text(outputs: dict, work_dir: Path, client: SshClient) -> str:
@@ -252,7 +252,8 @@ def test_credentials_are_found_in_each_link_of_the_chain(tmp_path: Path) -> None
     key_file = tmp_path / "sa.json"
     key_file.write_text("{}")
     assert credential_source("gcp", {"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, tmp_path)
-    assert credential_source("gcp", {"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "no")}, tmp_path) is None
+    missing = {"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "no")}
+    assert credential_source("gcp", missing, tmp_path) is None
     assert credential_source("azure", {"ARM_CLIENT_ID": "id"}, tmp_path) is None
     assert credential_source("azure", {"ARM_CLIENT_ID": "id", "ARM_USE_OIDC": "true"}, tmp_path)
 
@@ -262,8 +263,10 @@ def test_a_provider_mirror_satisfies_the_provider_check(tmp_path: Path) -> None:
     (mirror / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
     env = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b",
            "AICLUSTER_TERRAFORM_PROVIDER_MIRROR": str(mirror)}
-    problems = cloud_problems("aws", env=env, home=tmp_path, resolves=lambda host: host == "sts.amazonaws.com")
-    assert problems == []
+    def resolves(host: str) -> bool:
+        return host == "sts.amazonaws.com"
+
+    assert cloud_problems("aws", env=env, home=tmp_path, resolves=resolves) == []
 
 
 def test_build_for_an_unreachable_cloud_creates_nothing(tmp_path: Path, home: Path) -> None:
@@ -294,7 +297,8 @@ def test_leak_report_reads_each_cloud_cli() -> None:
     assert failed.leftovers == [] and failed.unchecked is not None and "AccessDenied" in failed.unchecked
     gcp = leak_search("gcp", "demo", "us-central1", "proj")
     assert "--query=labels.aicluster_io_cluster=demo" in gcp.command
-    assert find_leftovers(gcp, answer(json.dumps([{"name": "//compute/disk-1"}]))).leftovers == ["//compute/disk-1"]
+    disks = json.dumps([{"name": "//compute/disk-1"}])
+    assert find_leftovers(gcp, answer(disks)).leftovers == ["//compute/disk-1"]
     azure = leak_search("azure", "demo", "eastus", None)
     assert find_leftovers(azure, answer("[]")).leftovers == []
 
@@ -303,7 +307,7 @@ def test_leak_report_without_the_cli_says_how_to_look(monkeypatch: pytest.Monkey
     monkeypatch.setenv("PATH", "/nonexistent")
     report = find_leftovers(leak_search("azure", "demo", "eastus", None))
     assert report.unchecked is not None
-    assert report.unchecked.startswith("the az CLI is not installed; look for leftovers with: az resource list")
+    assert report.unchecked.startswith("the az CLI is not installed; look for leftovers with: az resource")
 
 
 def test_unreachable_hosts_are_read_from_ansible_output() -> None:
