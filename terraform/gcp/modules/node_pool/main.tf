@@ -31,6 +31,20 @@ locals {
     # nvidia.com/gpu to appear before counting them as ready (device-plugin pools only).
     local.device_gpus && local.accelerator_type != null ? { "cloud.google.com/gke-accelerator" = local.accelerator_type } : {},
   )
+  # kubelet refuses to register with labels of the kubernetes.io and k8s.io namespaces other
+  # than its own few; the configure stage sets those through the API on the nodes it joins.
+  kubernetes_namespace = "^([^/]*\\.)?(kubernetes\\.io|k8s\\.io)/"
+  kubelet_namespace    = "^([^/]*\\.)?(kubelet\\.kubernetes\\.io|node\\.kubernetes\\.io)/"
+  kubelet_keys = [
+    "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch", "beta.kubernetes.io/os",
+    "beta.kubernetes.io/arch", "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
+    "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
+  ]
+  kubelet_labels = {
+    for key, value in local.node_labels : key => value
+    if !can(regex(local.kubernetes_namespace, key)) || can(regex(local.kubelet_namespace, key)) || contains(local.kubelet_keys, key)
+  }
   node_taints = [for taint in var.pool.taints : { key = taint.key, value = taint.value, effect = taint.effect }]
 
   # kube-env: what the cluster autoscaler's GCE provider reads from the instance template to
@@ -56,7 +70,7 @@ locals {
     }
     nodeRegistration = {
       kubeletExtraArgs = [
-        { name = "node-labels", value = join(",", [for key in sort(keys(local.node_labels)) : "${key}=${local.node_labels[key]}"]) },
+        { name = "node-labels", value = join(",", [for key in sort(keys(local.kubelet_labels)) : "${key}=${local.kubelet_labels[key]}"]) },
       ]
       taints = local.node_taints
     }
