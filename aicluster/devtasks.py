@@ -38,6 +38,8 @@ def lint() -> None:
             "playbooks", "roles"], "ansible-lint (production profile)")
     _check([sys.executable, "-m", "aicluster.terraform_cli", "fmt", "-check", "-diff",
             "-recursive", str(TERRAFORM_DIR)], "terraform fmt -check")
+    _check([sys.executable, "-m", "aicluster.iac_checks"],
+           "Terraform config loader, checkov, tflint (installs/builds them on first run)")
 
 
 def test(pytest_args: str = "") -> None:
