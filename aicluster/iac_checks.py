@@ -371,7 +371,7 @@ def check_checkov(root: Path = TERRAFORM_DIR, progress: Progress = _print) -> li
            "PYTHONWARNINGS": "ignore"}
     env.pop("BC_API_KEY", None)
     command = [str(checkov), "--directory", str(root), "--framework", "terraform", "--skip-download",
-               "--download-external-modules", "false", "--output", "json", "--quiet", "--compact"]
+               "--download-external-modules", "false", "--output", "json", "--compact"]
     completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     try:
         report = json.loads(completed.stdout) if completed.stdout.strip() else {}

@@ -22,7 +22,7 @@ locals {
 
 data "aws_ami" "this" {
   most_recent = true
-  owners      = var.os_image == null ? ["099720109477"] : []
+  owners      = var.os_image == null ? ["099720109477"] : null
 
   filter {
     name   = var.os_image == null ? "name" : "image-id"

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from aicluster.iac_checks import load_tree, module_dirs, module_interface, top_level_blocks
+from aicluster.iac_checks import (
+    checkov_findings,
+    load_tree,
+    module_dirs,
+    module_interface,
+    top_level_blocks,
+)
 from aicluster.paths import TERRAFORM_DIR
 
 NOT_CLOUDS = {"local", "onprem"}
@@ -261,3 +267,21 @@ def test_the_loader_reports_an_error_in_a_submodule(aws_copy: Path) -> None:
     findings = load_tree(aws_copy)
     assert findings and any('An argument named "valu" is not expected here' in finding.message
                             for finding in findings)
+
+
+def test_checkov_rule_every_unrated_failure_and_every_high_or_critical_one_is_a_finding() -> None:
+    def check(check_id: str, severity: str | None) -> dict[str, Any]:
+        return {"check_id": check_id, "check_name": "name", "severity": severity, "resource": "r",
+                "file_path": "/aws/main.tf", "file_line_range": [3, 9]}
+
+    report = {"check_type": "terraform", "results": {
+        "passed_checks": [check("CKV_AWS_8", None)],
+        "skipped_checks": [check("CKV_AWS_91", None)],
+        "failed_checks": [check("CKV_AWS_79", None), check("CKV_AWS_1", "LOW"),
+                          check("CKV_AWS_2", "MEDIUM"), check("CKV_AWS_3", "HIGH"),
+                          check("CKV_AWS_4", "critical")],
+    }}
+    findings, passed, skipped = checkov_findings([report], Path("terraform"))
+    assert [finding.message.split()[0] for finding in findings] == ["CKV_AWS_79", "CKV_AWS_3", "CKV_AWS_4"]
+    assert findings[0].location == "terraform/aws/main.tf:3"
+    assert (passed, skipped) == (1, 1)
