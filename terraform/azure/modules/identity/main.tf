@@ -2,7 +2,7 @@ data "azurerm_client_config" "current" {}
 
 locals {
   # Key Vault names: 3 to 24 letters, digits and single hyphens, globally unique.
-  vault_prefix = trimsuffix(substr(var.name, 0, 13), "-")
+  vault_prefix = trimsuffix(replace(substr(var.name, 0, 13), "/-+/", "-"), "-")
   vault_name   = "kv-${local.vault_prefix}-${substr(sha1(var.resource_group_id), 0, 6)}"
   join_secret  = "node-join"
 

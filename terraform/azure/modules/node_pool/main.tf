@@ -8,6 +8,9 @@ locals {
   device_gpus = local.gpu && var.pool.gpu_access == "device-plugin"
   hsn         = var.pool.high_speed_networking
   reservation = try(var.pool.capacity_reservation.id, null)
+  # The A100 ND sizes (NDasrA100_v4, NDm_A100_v4) offer no trusted launch: they boot as
+  # standard VMs, without Secure Boot and vTPM.
+  trusted_launch = length(regexall("^Standard_ND96a(s|ms)r_(v4|A100_v4)$", var.pool.machine_type)) == 0
 
   # Labels the kubelet registers with, and that the autoscaler's node template carries.
   node_labels = merge(
@@ -90,8 +93,8 @@ resource "azurerm_linux_virtual_machine_scale_set" "this" {
   single_placement_group        = local.hsn && local.reservation == null
   capacity_reservation_group_id = local.reservation
   encryption_at_host_enabled    = true
-  secure_boot_enabled           = var.secure_boot
-  vtpm_enabled                  = true
+  secure_boot_enabled           = var.secure_boot && local.trusted_launch
+  vtpm_enabled                  = local.trusted_launch
   extension_operations_enabled  = false
   source_image_id               = var.image_id
   tags                          = local.scale_set_tags

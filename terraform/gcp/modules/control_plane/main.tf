@@ -68,8 +68,9 @@ resource "google_compute_instance" "this" {
 resource "google_compute_instance_group" "this" {
   for_each = local.zones_in_use
 
-  project   = var.project_id
-  name      = "${var.name}-cp-${each.value}"
+  project = var.project_id
+  # The zone's letter keeps the name within 63 characters.
+  name      = "${var.name}-cp-${element(split("-", each.value), 2)}"
   zone      = each.value
   instances = [for name, zone in local.instances : google_compute_instance.this[name].self_link if zone == each.value]
 

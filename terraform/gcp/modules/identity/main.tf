@@ -1,6 +1,6 @@
 locals {
-  # Service account ids are 6 to 30 characters.
-  account_prefix = substr(var.name, 0, 24)
+  # Service account ids are 6 to 30 characters and end with a letter or digit.
+  account_prefix = substr(var.name, 0, 22)
   # Custom role ids allow letters, digits, underscores and dots only.
   role_prefix = replace(var.name, "-", "_")
 
@@ -37,14 +37,14 @@ locals {
 
 resource "google_service_account" "control_plane" {
   project      = var.project_id
-  account_id   = "${local.account_prefix}-cp"
+  account_id   = "${local.account_prefix}-control"
   display_name = "${var.name} control plane"
   description  = "Control-plane machines of ${var.name}: logs, metrics, join-secret versions and the cluster autoscaler."
 }
 
 resource "google_service_account" "node" {
   project      = var.project_id
-  account_id   = "${local.account_prefix}-node"
+  account_id   = "${local.account_prefix}-nodes"
   display_name = "${var.name} nodes"
   description  = "Node machines of ${var.name}: logs, metrics and reading the join secret."
 }
