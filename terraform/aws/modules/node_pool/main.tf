@@ -26,12 +26,19 @@ locals {
   # The kubelet registers these; GPU Feature Discovery adds the nvidia.com/gpu.* labels later.
   # k8s.amazonaws.com/accelerator is the label the cluster autoscaler's AWS provider uses to
   # treat a node as a GPU node, so it waits for the GPUs to be advertised before scaling again.
-  kubelet_labels = merge(
+  node_labels = merge(
     var.labels,
     { "aicluster.io/pool" = var.pool_name },
     local.gpu_pool ? { "k8s.amazonaws.com/accelerator" = lower(var.gpu_product) } : {},
   )
-  template_labels = merge(local.kubelet_labels, var.gpu_labels)
+  # The kubelet may not set labels of the kubernetes.io and k8s.io namespaces other than
+  # kubelet.kubernetes.io and node.kubernetes.io (NodeRestriction); the configure stage sets
+  # those through the API. The node-template tags carry every label.
+  kubelet_labels = {
+    for key, value in local.node_labels : key => value
+    if !can(regex("^([^/]*\\.)?(kubernetes\\.io|k8s\\.io)/", key)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", key))
+  }
+  template_labels = merge(local.node_labels, var.gpu_labels)
 
   # Node-template tags: what a node of this pool will offer, so the cluster autoscaler can
   # scale the group up from zero for pods that need GPUs, labels or tolerations.
