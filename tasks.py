@@ -32,6 +32,12 @@ def configure(c: Context, spec: str | None = None, cloud: str | None = None) -> 
 
 
 @task(help=SPEC_HELP)
+def ping(c: Context, spec: str | None = None, cloud: str | None = None) -> None:
+    """Check that every host of an on-prem or cloud cluster answers over SSH."""
+    cli.ping(spec, cloud)
+
+
+@task(help=SPEC_HELP)
 def status(c: Context, spec: str | None = None, cloud: str | None = None) -> None:
     """Print the kubeconfig path and the node pools."""
     cli.status(spec, cloud)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -112,42 +113,34 @@ def ansible_environment(ansible_dir: Path) -> dict[str, str]:
     return env
 
 
-PING_LINE = re.compile(r"^(?P<host>\S+) \| (?P<state>SUCCESS|UNREACHABLE!|FAILED!)(?::| =>) ?(?P<detail>.*)$")
-
-
-def unreachable_hosts(output: str) -> dict[str, str]:
-    """Hosts that an ad-hoc ping (`ansible -o`) could not reach or log in to, with the reason."""
+def unreachable_hosts(report: dict[str, Any]) -> dict[str, str]:
+    """Hosts that a ping (Ansible's JSON callback output) could not reach or log in to, with why."""
     problems: dict[str, str] = {}
-    for line in output.splitlines():
-        match = PING_LINE.match(line.strip())
-        if not match or match["state"] == "SUCCESS":
-            continue
-        detail = match["detail"].strip()
-        try:
-            body = yaml.safe_load(detail)
-            if isinstance(body, dict):
-                detail = str(body.get("msg") or detail)
-        except yaml.YAMLError:
-            pass
-        problems[match["host"]] = detail[:300]
+    for play in report.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, result in task.get("hosts", {}).items():
+                if result.get("unreachable") or result.get("failed"):
+                    problems[host] = str(result.get("msg") or "no answer").strip()[:300]
     return problems
 
 
 def check_connectivity(inventory: Path, ansible_dir: Path, log_path: Path,
                        timeout_seconds: int = 15) -> dict[str, str]:
-    """Pings every host Ansible reaches over SSH; returns the ones that do not answer."""
+    """Pings every host of the inventory over its connection; returns the ones that do not answer."""
     command = [str(Path(sys.executable).parent / "ansible"), "all", "-i", str(inventory),
-               "-m", "ansible.builtin.ping", "-o", "-T", str(timeout_seconds)]
+               "-m", "ansible.builtin.ping", "-T", str(timeout_seconds)]
     ansible_dir.mkdir(parents=True, exist_ok=True)
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=ansible_environment(ansible_dir),
-                               capture_output=True, text=True, check=False)
+    env = {**ansible_environment(ansible_dir), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     with log_path.open("a", encoding="utf-8") as log:
         log.write("$ " + " ".join(command) + "\n" + completed.stdout + completed.stderr)
-    problems = unreachable_hosts(completed.stdout)
-    if completed.returncode != 0 and not problems:
+    try:
+        report = json.loads(completed.stdout)
+    except json.JSONDecodeError:
         raise PlaybookError(f"ansible exited {completed.returncode}: "
-                            + (completed.stderr.strip().splitlines() or ["no output"])[-1])
-    return problems
+                            + (completed.stderr.strip().splitlines() or ["no output"])[-1]) from None
+    return unreachable_hosts(report)
 
 
 def run_playbook(playbook: Path, inventory: Path, extra_vars: dict[str, Any],

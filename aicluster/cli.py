@@ -103,6 +103,14 @@ def configure(spec: str | None = None, cloud: str | None = None) -> None:
     _run(action)
 
 
+def ping(spec: str | None = None, cloud: str | None = None) -> None:
+    def action(console: Console) -> None:
+        cluster, _ = _spec(spec, cloud)
+        pipeline.ping(console, cluster)
+
+    _run(action)
+
+
 def status(spec: str | None = None, cloud: str | None = None) -> None:
     def action(console: Console) -> None:
         cluster, _ = _spec(spec, cloud)
@@ -160,4 +168,4 @@ def validate(spec: str | None = None, cloud: str | None = None, kubeconfig: str 
     sys.exit(code)
 
 
-__all__ = ["build", "configure", "destroy", "provision", "status", "validate"]
+__all__ = ["build", "configure", "destroy", "ping", "provision", "status", "validate"]

@@ -61,6 +61,7 @@ class SshClient:
 
     private_key_file: str | None = None
     port: int = 22
+    python_interpreter: str | None = None
 
 
 def _host_vars(host: dict[str, Any], ssh: dict[str, Any] | None, python: str,
@@ -80,6 +81,8 @@ def _host_vars(host: dict[str, Any], ssh: dict[str, Any] | None, python: str,
         result["ansible_port"] = client.port
     if client.private_key_file:
         result["ansible_ssh_private_key_file"] = str(Path(client.private_key_file).expanduser())
+    if client.python_interpreter:
+        result["ansible_python_interpreter"] = client.python_interpreter
     # A host key is trusted the first time it is seen and checked on every later run.
     options = f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known_hosts}"
     if ssh.get("bastion_host"):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from aicluster import processes
 from aicluster.ansible import PlaybookError, Recap, check_connectivity, run_playbook
 from aicluster.binaries import ensure_binaries, module_source_dir
@@ -142,7 +144,8 @@ def ssh_client(spec: ClusterSpec) -> SshClient:
     access = spec.cloud.ssh if spec.cloud else spec.onprem.ssh if spec.onprem else None
     if access is None:
         return SshClient()
-    return SshClient(private_key_file=access.private_key_file, port=access.port)
+    return SshClient(private_key_file=access.private_key_file, port=access.port,
+                     python_interpreter=access.python_interpreter)
 
 
 def stage_inventory(console: Console, spec: ClusterSpec, outputs: dict[str, Any],
@@ -168,12 +171,7 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
             "aicluster_local_ports": allocate_ports(workspace.root / "ports.json", plan.ports),
         }
         if spec.target != "local":
-            unreachable = check_connectivity(workspace.inventory, workspace.root / "ansible", log)
-            if unreachable:
-                raise StageError("configure", f"{len(unreachable)} host(s) cannot be reached over SSH; "
-                                 "nothing was installed:\n" + "\n".join(
-                                     f"    {host}: {reason}" for host, reason in sorted(unreachable.items())),
-                                 log)
+            require_reachable_hosts("configure", workspace, log)
         recaps: list[Recap] = []
         for phase in plan.playbook_phases:
             recaps += run_phase(phase, workspace, extra_vars)
@@ -184,6 +182,39 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
         if changed_names:
             line.notes.append("changed: " + "; ".join(changed_names[:8])
                               + (" …" if len(changed_names) > 8 else ""))
+
+
+def require_reachable_hosts(stage: str, workspace: Workspace, log: Path) -> int:
+    """Fails the stage, naming every host that does not answer over SSH; returns how many answered."""
+    inventory = yaml.safe_load(workspace.inventory.read_text())
+    unreachable = check_connectivity(workspace.inventory, workspace.root / "ansible", log)
+    if unreachable:
+        raise StageError(stage, f"{len(unreachable)} host(s) cannot be reached over SSH; nothing was "
+                         "installed:\n" + "\n".join(f"    {host}: {reason}"
+                                                     for host, reason in sorted(unreachable.items())), log)
+    return len(_host_names(inventory["all"]))
+
+
+def _host_names(group: dict[str, Any]) -> set[str]:
+    names = set(group.get("hosts") or {})
+    for child in (group.get("children") or {}).values():
+        names |= _host_names(child or {})
+    return names
+
+
+def ping(console: Console, spec: ClusterSpec) -> None:
+    """Checks that every host of the inventory answers over SSH, before anything is installed."""
+    workspace = Workspace.of(spec)
+    if spec.target == "local":
+        raise AiclusterError("the local target has no hosts to reach over SSH")
+    if not workspace.inventory.is_file():
+        raise StageError("connectivity", f"no inventory at {workspace.inventory}: "
+                         "run `invoke provision` first")
+    with cluster_lock(workspace):
+        log = workspace.log("connectivity")
+        with _stage(console, "connectivity", log) as line:
+            reached = require_reachable_hosts("connectivity", workspace, log)
+            line.summary = f"{reached} hosts answered over SSH"
 
 
 def run_phase(playbooks: list[Path], workspace: Workspace, extra_vars: dict[str, Any]) -> list[Recap]:

@@ -36,6 +36,8 @@ class SshAccess(_Strict):
     # Private key Ansible uses; without it, ssh's own defaults and agent apply.
     private_key_file: str | None = None
     port: int = Field(default=22, ge=1, le=65535)
+    # Python on the hosts, where Ansible's discovery would pick the wrong one.
+    python_interpreter: str | None = None
 
 
 class ControlPlane(_Strict):

@@ -311,13 +311,13 @@ def test_leak_report_without_the_cli_says_how_to_look(monkeypatch: pytest.Monkey
 
 
 def test_unreachable_hosts_are_read_from_ansible_output() -> None:
-    output = (
-        'cp-1 | SUCCESS => {"changed": false, "ping": "pong"}\n'
-        "gpu-1 | UNREACHABLE!: Failed to connect to the host via ssh: ssh: connect to host 10.9.0.3 "
-        "port 22: Connection refused\n"
-        'gpu-2 | FAILED! => {"changed": false, "msg": "python3: not found"}\n'
-    )
-    assert unreachable_hosts(output) == {
+    report = {"plays": [{"tasks": [{"hosts": {
+        "cp-1": {"changed": False, "ping": "pong"},
+        "gpu-1": {"unreachable": True, "msg": "Failed to connect to the host via ssh: ssh: connect to "
+                                              "host 10.9.0.3 port 22: Connection refused"},
+        "gpu-2": {"failed": True, "msg": "python3: not found"},
+    }}]}]}
+    assert unreachable_hosts(report) == {
         "gpu-1": "Failed to connect to the host via ssh: ssh: connect to host 10.9.0.3 port 22: "
                  "Connection refused",
         "gpu-2": "python3: not found",
