@@ -209,5 +209,7 @@ def terraform_variables(spec: ClusterSpec) -> dict[str, Any]:
     if spec.target == "local":
         return {**common, "node_pools": {pool.name: _local_pool(pool) for pool in spec.node_pools}}
     if spec.target == "onprem":
+        # Hosts that exist already carry no tags of ours.
+        del common["tags"]
         return {**common, **_onprem_variables(spec)}
     return {**common, **_cloud_variables(spec)}

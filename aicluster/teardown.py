@@ -135,7 +135,8 @@ def _azure_ids(document: Any) -> list[str]:
 
 def leak_search(target: str, cluster_name: str, region: str | None,
                 project_id: str | None) -> LeakSearch:
-    """The search for resources tagged aicluster.io/cluster=<name> (GCP label aicluster_io_cluster)."""
+    """The search for resources tagged aicluster.io/cluster=<name> (GCP label aicluster_io_cluster,
+    Azure tag aicluster.io_cluster)."""
     if target == "aws":
         command = ["aws", "resourcegroupstaggingapi", "get-resources", "--output", "json",
                    "--tag-filters", f"Key=aicluster.io/cluster,Values={cluster_name}"]
@@ -147,8 +148,9 @@ def leak_search(target: str, cluster_name: str, region: str | None,
             "gcloud", "asset", "search-all-resources", f"--scope=projects/{project_id}",
             f"--query=labels.aicluster_io_cluster={cluster_name}", "--format=json"], _gcp_ids)
     if target == "azure":
+        # Azure tag names cannot hold "/": the module writes the tag as aicluster.io_cluster.
         return LeakSearch("az", ["az", "resource", "list", "--tag",
-                                 f"aicluster.io/cluster={cluster_name}", "--output", "json"], _azure_ids)
+                                 f"aicluster.io_cluster={cluster_name}", "--output", "json"], _azure_ids)
     raise ValueError(f"not a cloud: {target}")
 
 

@@ -22,12 +22,6 @@ variable "kubernetes_version" {
   }
 }
 
-variable "tags" {
-  description = "Labels of the cluster; recorded for parity with the cloud targets (hosts carry no tags)."
-  type        = map(string)
-  default     = {}
-}
-
 ################################################################################
 # Hosts
 ################################################################################

@@ -300,6 +300,7 @@ def test_leak_report_reads_each_cloud_cli() -> None:
     disks = json.dumps([{"name": "//compute/disk-1"}])
     assert find_leftovers(gcp, answer(disks)).leftovers == ["//compute/disk-1"]
     azure = leak_search("azure", "demo", "eastus", None)
+    assert "aicluster.io_cluster=demo" in azure.command
     assert find_leftovers(azure, answer("[]")).leftovers == []
 
 
