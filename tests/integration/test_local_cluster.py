@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client, config
 
 from aicluster.processes import owned_pids
+from aicluster.teardown import release_controller_resources
 from tests.integration.conftest import (
     CLUSTER_PROCESSES,
     Aicluster,
@@ -200,6 +201,34 @@ def test_an_interrupted_build_completes_when_run_again(
     assert aicluster.run("destroy", "--spec", str(spec)).returncode == 0
     assert not work_dir.exists()
     assert owned_pids(work_dir) == []
+
+
+@pytest.mark.destroys_cluster
+def test_cloud_teardown_first_releases_what_controllers_created(small_cluster: CliResult,
+                                                                 aicluster: Aicluster) -> None:
+    """The step a cloud destroy runs before Terraform, against the real API server: every
+    LoadBalancer Service, Gateway and Karpenter NodePool goes, and so do Karpenter's machines."""
+    kubeconfig = aicluster.work_dir(NAME) / "kubeconfig"
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+    core.create_namespaced_service("default", {
+        "metadata": {"name": "itest-lb"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "none"}, "ports": [{"port": 80}]}})
+    pools = [item["metadata"]["name"] for item in
+             custom.list_cluster_custom_object("karpenter.sh", "v1", "nodepools")["items"]]
+    assert pools, "the small spec's Karpenter NodePools should exist"
+
+    released = release_controller_resources(kubeconfig, timeout=180)
+    assert released.skipped is None
+    assert "Service default/itest-lb (LoadBalancer)" in released.deleted
+    assert "Gateway gateway-system/inference" in released.deleted
+    assert {f"NodePool {name} (Karpenter)" for name in pools} <= set(released.deleted)
+    services = core.list_service_for_all_namespaces().items
+    assert not [service for service in services if service.spec.type == "LoadBalancer"]
+    assert not custom.list_cluster_custom_object("gateway.networking.k8s.io", "v1", "gateways")["items"]
+    assert not custom.list_cluster_custom_object("karpenter.sh", "v1", "nodeclaims")["items"]
+    again = release_controller_resources(kubeconfig, timeout=30)
+    assert again.deleted == []
 
 
 @pytest.mark.destroys_cluster

@@ -20,7 +20,7 @@ from aicluster.inventory import SshClient, build_inventory
 from aicluster.paths import INVENTORIES_DIR, TERRAFORM_DIR
 from aicluster.spec import load_spec, parse_spec
 from aicluster.targets import terraform_variables
-from aicluster.teardown import find_leftovers, leak_search
+from aicluster.teardown import find_leftovers, leak_search, release_controller_resources
 from aicluster.terraform import TerraformRunner
 
 GOLDEN = Path(__file__).parent.parent / "data" / "golden"
@@ -309,6 +309,20 @@ def test_leak_report_without_the_cli_says_how_to_look(monkeypatch: pytest.Monkey
     report = find_leftovers(leak_search("azure", "demo", "eastus", None))
     assert report.unchecked is not None
     assert report.unchecked.startswith("the az CLI is not installed; look for leftovers with: az resource")
+
+
+def test_release_without_a_reachable_api_says_what_it_could_not_do(tmp_path: Path) -> None:
+    assert release_controller_resources(tmp_path / "none").skipped is not None
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9",
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    released = release_controller_resources(kubeconfig)
+    assert released.deleted == []
+    assert released.skipped is not None and released.skipped.startswith("the cluster API cannot be reached")
 
 
 def test_unreachable_hosts_are_read_from_ansible_output() -> None:
