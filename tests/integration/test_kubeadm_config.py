@@ -4,6 +4,7 @@ passes `kubeadm config validate` of the pinned kubeadm; a broken one is rejected
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aicluster.binaries import ensure_binaries
+from aicluster.binaries import ensure_binaries, module_source_dir
 from aicluster.bom import load_bom
 from aicluster.inventory import SshClient, build_inventory, write_inventory
 from aicluster.paths import INVENTORIES_DIR, REPO_ROOT, TERRAFORM_DIR
@@ -171,3 +172,42 @@ def test_a_locked_feature_gate_is_refused_before_rendering(inventory: Path, tmp_
     assert completed.returncode != 0, output
     assert "DynamicResourceAllocation" in output and "locked" in output
     assert not (tmp_path / "cp-1" / "kubeadm-config.yaml").exists()
+
+
+def test_pod_network_uses_the_cluster_configurations_pod_range(inventory: Path, rendered: Path,
+                                                               tmp_path: Path) -> None:
+    """The cni role's manifest of the pinned flannel release carries the ClusterConfiguration's
+    podSubnet, and an image named in cni_image_digests is pulled by digest."""
+    flannel = module_source_dir(load_bom().source("flannel"))
+    pod_subnet = documents(rendered / "cp-1" / "kubeadm-config.yaml")["ClusterConfiguration"]["networking"][
+        "podSubnet"]
+    digest = "sha256:" + "ab" * 32
+    image = f"ghcr.io/flannel-io/flannel:{load_bom().source('flannel').version}"
+    playbook = tmp_path / "cni.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Render the pod network", "hosts": "control_plane", "gather_facts": False,
+        "vars_files": [str(REPO_ROOT / "bom.yaml")],
+        "vars": {"cni_source_dir": str(flannel), "cni_manifest_dir": str(tmp_path),
+                 "cni_pod_subnet": pod_subnet, "cni_image_digests": {image: digest}},
+        "tasks": [{"name": f"Run {part}", "ansible.builtin.include_role": {"name": "cni", "tasks_from": part}}
+                  for part in ("preflight", "manifest")]}]))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "-e",
+         yaml.safe_dump({"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                        default_flow_style=True).strip(), str(playbook)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    manifest = [doc for doc in yaml.safe_load_all((tmp_path / "cni-flannel.yaml").read_text()) if doc]
+    kinds = {doc["kind"]: doc for doc in manifest}
+    assert {"Namespace", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "ConfigMap",
+            "DaemonSet"} <= set(kinds)
+    net_conf = json.loads(kinds["ConfigMap"]["data"]["net-conf.json"])
+    assert net_conf["Network"] == pod_subnet and net_conf["Backend"] == {"Type": "vxlan"}
+    pod = kinds["DaemonSet"]["spec"]["template"]["spec"]
+    images = [container["image"] for container in pod["initContainers"] + pod["containers"]]
+    assert f"ghcr.io/flannel-io/flannel@{digest}" in images
+    assert image not in images
+    # The CNI plugin image has no digest given: it keeps the release's tag.
+    assert any(name.startswith("ghcr.io/flannel-io/flannel-cni-plugin:") for name in images)
+    assert all(doc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "aicluster" for doc in manifest)
