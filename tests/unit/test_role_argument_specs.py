@@ -30,6 +30,7 @@ BAD_INPUTS = {
     "prometheus_adapter": ({"prometheus_adapter_delivery": "helm"}, "prometheus_adapter_delivery"),
     "traefik_gateway": ({"traefik_gateway_http_port": "http"}, "traefik_gateway_http_port"),
     "grafana_dashboards": ({"grafana_dashboards_names": {"gpus": 1}}, "grafana_dashboards_names"),
+    "host_preflight": ({"host_preflight_secure_boot": "maybe"}, "host_preflight_secure_boot"),
 }
 
 
