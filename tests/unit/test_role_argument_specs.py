@@ -31,6 +31,7 @@ BAD_INPUTS = {
     "traefik_gateway": ({"traefik_gateway_http_port": "http"}, "traefik_gateway_http_port"),
     "grafana_dashboards": ({"grafana_dashboards_names": {"gpus": 1}}, "grafana_dashboards_names"),
     "host_preflight": ({"host_preflight_secure_boot": "maybe"}, "host_preflight_secure_boot"),
+    "nvidia_driver": ({"nvidia_driver_kernel_module": "nouveau"}, "nvidia_driver_kernel_module"),
 }
 
 
