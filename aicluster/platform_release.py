@@ -160,9 +160,16 @@ def set_namespace(documents: list[dict[str, Any]], original: str, namespace: str
     return result
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads a lone `=` as the "value" type, which the API server (YAML 1.2) reads as a string."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def _load_documents(text: str) -> list[dict[str, Any]]:
     documents = []
-    for doc in yaml.safe_load_all(text):
+    for doc in yaml.load_all(text, Loader=_Loader):
         if not doc:
             continue
         if doc.get("kind") == "List":
