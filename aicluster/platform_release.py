@@ -126,6 +126,38 @@ def unpinned_images(documents: list[dict[str, Any]], tagged_refs: Iterable[str] 
     return sorted(unpinned)
 
 
+def set_container_args(documents: list[dict[str, Any]],
+                       overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sets flags of containers of the release's workloads: each override names a kind, an object
+    and a container, and maps flags (`--name`) to values; a flag present is replaced, one absent is
+    appended. An override that matches no container is an error (the release changed under it)."""
+    result = json.loads(json.dumps(documents))
+    for override in overrides:
+        matched = False
+        for doc in result:
+            if (doc.get("kind") != override["kind"]
+                    or (doc.get("metadata") or {}).get("name") != override["name"]):
+                continue
+            pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for container in pod.get("containers") or []:
+                if container.get("name") != override["container"]:
+                    continue
+                matched = True
+                args = list(container.get("args") or [])
+                for flag, value in override["args"].items():
+                    setting = f"{flag}={value}"
+                    found = [i for i, arg in enumerate(args) if arg == flag or arg.startswith(flag + "=")]
+                    if found:
+                        args[found[0]] = setting
+                    else:
+                        args.append(setting)
+                container["args"] = args
+        if not matched:
+            raise ReleaseError(f"no container {override['container']} in {override['kind']} "
+                               f"{override['name']} to set {', '.join(override['args'])} on")
+    return result
+
+
 def ordered(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def rank(doc: dict[str, Any]) -> int:
         kind = doc.get("kind", "")
@@ -238,6 +270,8 @@ class RenderRequest:
     allow_unpinned_images: bool = False
     # Objects of the calling role (our own manifests), put through the same image policy.
     definitions: list[dict[str, Any]] = field(default_factory=list)
+    # Flags set on containers of the release's workloads (see set_container_args).
+    container_args: list[dict[str, Any]] = field(default_factory=list)
 
 
 def render(bom: Bom, request: RenderRequest, module_dir: Path, helm: Path | None) -> list[dict[str, Any]]:
@@ -259,6 +293,8 @@ def render(bom: Bom, request: RenderRequest, module_dir: Path, helm: Path | None
         if request.manifests_namespace:
             documents = set_namespace(documents, request.manifests_namespace, request.namespace)
     documents = [doc for doc in documents if not excluded(doc, request.exclude)]
+    if request.container_args:
+        documents = set_container_args(documents, request.container_args)
     return finish(bom, documents + list(request.definitions), request.allow_unpinned_images, release.name)
 
 

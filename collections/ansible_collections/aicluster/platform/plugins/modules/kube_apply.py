@@ -44,7 +44,12 @@ options:
     choices: [present, absent]
     default: present
   field_manager: {description: Field manager of the applied fields., type: str, default: aicluster}
-  dry_run: {description: Send every change as a server-side dry run., type: bool, default: false}
+  dry_run:
+    description:
+      - Send every change as a server-side dry run. Nothing is stored, so the task reports
+        changed=false; C(would_change) and each object's C(result) say what a real run would do.
+    type: bool
+    default: false
   prune:
     description: Delete objects with these labels, of these kinds, that were not applied now.
     type: dict
@@ -87,6 +92,10 @@ objects:
   description: Each object and what happened to it (created, configured, unchanged, deleted, absent, pruned).
   type: list
   returned: always
+would_change:
+  description: Whether some object was or, in a dry run, would be created, changed or deleted.
+  type: bool
+  returned: success
 """
 
 
@@ -277,7 +286,9 @@ def main() -> None:
             objects=objects,
             changed=any(o["result"] not in ("unchanged", "absent") for o in objects),
         )
-    changed = any(o["result"] not in ("unchanged", "absent") for o in objects)
+    # A dry run changes nothing: what it would change is reported in objects (and would_change).
+    would_change = any(o["result"] not in ("unchanged", "absent") for o in objects)
+    changed = would_change and not params["dry_run"]
     if not_ready:
         module.fail_json(
             msg=f"not {params['wait']['condition']} after {params['wait']['timeout']}s: "
@@ -285,7 +296,7 @@ def main() -> None:
             objects=objects,
             changed=changed,
         )
-    module.exit_json(changed=changed, objects=objects)
+    module.exit_json(changed=changed, would_change=would_change, objects=objects)
 
 
 if __name__ == "__main__":

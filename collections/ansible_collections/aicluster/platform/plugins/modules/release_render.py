@@ -52,6 +52,13 @@ options:
     type: list
     elements: dict
     default: []
+  container_args:
+    description:
+      - Flags set on containers of the release's workloads, each as C(kind), C(name), C(container)
+        and C(args) (flag to value); a flag present is replaced, one absent appended.
+    type: list
+    elements: dict
+    default: []
   manifests_namespace:
     description: Namespace the manifests were written for; moved to I(namespace).
     type: str
@@ -62,7 +69,9 @@ options:
     default: false
   kubeconfig: {description: Kubeconfig, for I(split_served)., type: path}
   split_served:
-    description: Return objects of kinds the server does not serve in C(offline).
+    description:
+      - Return in C(offline) the objects of kinds the server does not serve, and namespaced objects
+        whose namespace does not exist yet (a dry run creates no namespace).
     type: bool
     default: false
   extra_crds:
@@ -112,12 +121,24 @@ def split_by_served(kubeconfig: str, documents: Objects) -> tuple[Objects, Objec
 
     client = KubeClient(kubeconfig)
     served, offline = [], []
+    namespaces: dict[str, bool] = {}
+
+    def namespace_exists(name: str) -> bool:
+        if name not in namespaces:
+            namespaces[name] = client.get("v1", "Namespace", None, name) is not None
+        return namespaces[name]
+
     for doc in documents:
         try:
-            client.resource(doc["apiVersion"], doc["kind"])
-            served.append(doc)
+            entry = client.resource(doc["apiVersion"], doc["kind"])
         except UnknownKind:
             offline.append(doc)
+            continue
+        namespace = (doc.get("metadata") or {}).get("namespace")
+        if entry.get("namespaced") and namespace and not namespace_exists(namespace):
+            offline.append(doc)
+        else:
+            served.append(doc)
     return served, offline
 
 
@@ -134,6 +155,7 @@ def main() -> None:
             "api_versions": {"type": "list", "elements": "str", "default": []},
             "drop_dependencies": {"type": "list", "elements": "str", "default": []},
             "exclude": {"type": "list", "elements": "dict", "default": []},
+            "container_args": {"type": "list", "elements": "dict", "default": []},
             "manifests_namespace": {"type": "str", "default": ""},
             "allow_unpinned_images": {"type": "bool", "default": False},
             "kubeconfig": {"type": "path"},
@@ -168,6 +190,7 @@ def main() -> None:
             release_name=params["release_name"], kube_version=params["kube_version"],
             api_versions=params["api_versions"], drop_dependencies=params["drop_dependencies"],
             exclude=params["exclude"], manifests_namespace=params["manifests_namespace"],
+            container_args=params["container_args"],
             allow_unpinned_images=params["allow_unpinned_images"], definitions=params["definitions"],
         )
         documents = render(bom, request, module_dir, helm)
