@@ -32,6 +32,9 @@ BAD_INPUTS = {
     "grafana_dashboards": ({"grafana_dashboards_names": {"gpus": 1}}, "grafana_dashboards_names"),
     "host_preflight": ({"host_preflight_secure_boot": "maybe"}, "host_preflight_secure_boot"),
     "nvidia_driver": ({"nvidia_driver_kernel_module": "nouveau"}, "nvidia_driver_kernel_module"),
+    "platform_release": ({"platform_release_namespace": "monitoring", "platform_release_dry_run": "perhaps"},
+                         "platform_release_dry_run"),
+    "node_join_publisher": ({"node_join_publisher_secret_store": "vault"}, "node_join_publisher_secret_store"),
 }
 
 
