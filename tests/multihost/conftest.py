@@ -1,0 +1,145 @@
+"""Three hosts on this machine: Debian 12 systemd containers with sshd on a podman network of the
+test's own, reached over SSH through the inventory the pipeline generates. Everything the fixture
+creates is removed afterwards, also when a test fails."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aicluster.inventory import SshClient, build_inventory, write_inventory
+from aicluster.molecule_image import ensure_image, podman_environment
+from aicluster.paths import INVENTORIES_DIR, TERRAFORM_DIR
+from aicluster.spec import parse_spec
+from aicluster.targets import terraform_variables
+from aicluster.terraform import TerraformRunner
+
+LABEL = "aicluster.test=multihost"
+# A private range for the test's podman network; the hosts' addresses are the test's own.
+SUBNET = "10.213.7.0/24"
+HOSTS = {"cp-1": "10.213.7.11", "gpu-1": "10.213.7.21", "cpu-1": "10.213.7.31"}
+SSHD_CONTAINERFILE = """\
+FROM {base}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server \\
+ && apt-get clean \\
+ && systemctl enable ssh
+"""
+
+
+def podman(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(["podman", *args], env={**os.environ, **podman_environment()},
+                               input=stdin, capture_output=True, text=True, check=False)
+    if check and completed.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args[:3])} failed: {completed.stderr.strip()[-800:]}")
+    return completed
+
+
+def sshd_image() -> str:
+    """The Molecule image with openssh-server, built once per base image."""
+    base = ensure_image()
+    digest = hashlib.sha256((base + SSHD_CONTAINERFILE).encode()).hexdigest()[:16]
+    name = f"localhost/aicluster/debian12-sshd:{digest}"
+    if podman("image", "exists", name, check=False).returncode != 0:
+        with tempfile.TemporaryDirectory() as context:
+            (Path(context) / "Containerfile").write_text(SSHD_CONTAINERFILE.format(base=base))
+            podman("build", "--pull=never", "-t", name, context)
+    return name
+
+
+def remove_leftovers() -> None:
+    """Containers and networks an earlier, killed run of this test left behind (by label)."""
+    listed = podman("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}", check=False)
+    for name in listed.stdout.split():
+        podman("rm", "-f", "-t", "0", name, check=False)
+    networks = podman("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}", check=False)
+    for name in networks.stdout.split():
+        podman("network", "rm", "-f", name, check=False)
+
+
+@dataclass(frozen=True)
+class Hosts:
+    inventory: Path
+    work_dir: Path
+    private_key: Path
+    containers: dict[str, str]
+
+    def exec(self, host: str, *command: str) -> subprocess.CompletedProcess[str]:
+        return podman("exec", self.containers[host], *command, check=False)
+
+
+def _wait_for_ssh(private_key: Path, address: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        completed = subprocess.run(
+            ["ssh", "-i", str(private_key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", f"root@{address}", "true"],
+            capture_output=True, text=True, check=False)
+        if completed.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"sshd of {address} did not answer: {completed.stderr.strip()}")
+        time.sleep(1)
+
+
+def _inventory(root: Path, private_key: Path) -> Path:
+    """The on-prem example spec with the three containers as its hosts, through the real on-prem
+    module and the inventory stage."""
+    document = yaml.safe_load((INVENTORIES_DIR / "onprem.yaml").read_text())
+    document["name"] = "multihost"
+    document["onprem"]["ssh"] = {"user": "root", "private_key_file": str(private_key)}
+    document["onprem"]["control_plane"] = [{"name": "cp-1", "address": HOSTS["cp-1"]}]
+    document["onprem"]["hosts"] = [
+        {"name": "gpu-1", "address": HOSTS["gpu-1"], "pool": "h100", "gpu_product": "H100-80GB"},
+        {"name": "cpu-1", "address": HOSTS["cpu-1"], "pool": "cpu"},
+    ]
+    spec = parse_spec(document)
+    runner = TerraformRunner(TERRAFORM_DIR / "onprem", root / "terraform", root / "provision.log")
+    runner.sync_module(terraform_variables(spec))
+    runner.init()
+    runner.plan()
+    runner.apply_plan()
+    work_dir = root / "work"
+    work_dir.mkdir()
+    path = work_dir / "inventory" / "hosts.yml"
+    write_inventory(build_inventory(runner.outputs(), work_dir, sys.executable,
+                                    SshClient(private_key_file=str(private_key))), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    root = tmp_path_factory.mktemp("multihost")
+    remove_leftovers()
+    image = sshd_image()
+    private_key = root / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private_key)], check=True)
+    suffix = secrets.token_hex(3)
+    network = f"aicluster-multihost-{suffix}"
+    containers = {host: f"aicluster-multihost-{host}-{suffix}" for host in HOSTS}
+    with contextlib.ExitStack() as cleanup:
+        podman("network", "create", "--label", LABEL, "--subnet", SUBNET, network)
+        cleanup.callback(podman, "network", "rm", "-f", network, check=False)
+        for host, address in HOSTS.items():
+            cleanup.callback(podman, "rm", "-f", "-t", "0", containers[host], check=False)
+            podman("run", "-d", "--name", containers[host], "--hostname", host, "--label", LABEL,
+                   "--network", network, "--ip", address, "--systemd=always", image, "/sbin/init")
+            podman("exec", "-i", containers[host], "bash", "-c",
+                   "install -d -m 0700 /root/.ssh && cat > /root/.ssh/authorized_keys",
+                   stdin=(root / "id_ed25519.pub").read_text())
+        for address in HOSTS.values():
+            _wait_for_ssh(private_key, address)
+        inventory = _inventory(root, private_key)
+        yield Hosts(inventory, inventory.parent.parent, private_key, containers)
