@@ -68,7 +68,7 @@ def test_gce_names_every_pool_s_zonal_group_with_its_sizes() -> None:
 
 def test_gce_refuses_a_regional_group() -> None:
     sample = outputs("gcp")
-    with pytest.raises(AnsibleFilterError, match="pool cpu: .*not a zonal managed instance group"):
+    with pytest.raises(AnsibleFilterError, match=r"pool cpu: .*not a zonal managed instance group"):
         ca_args(sample["node_pools"], "gcp", sample["cluster_name"], SETTINGS)
 
 
@@ -86,7 +86,8 @@ def test_azure_discovers_scale_sets_by_tag_with_the_managed_identity() -> None:
 
 
 def test_onprem_has_no_autoscaler_and_says_why() -> None:
-    pools = yaml.safe_load((GOLDEN / "onprem.inventory.yml").read_text())["all"]["vars"]["aicluster_node_pools"]
+    inventory = yaml.safe_load((GOLDEN / "onprem.inventory.yml").read_text())
+    pools = inventory["all"]["vars"]["aicluster_node_pools"]
     with pytest.raises(AnsibleFilterError, match="on-prem machines are not created on demand"):
         ca_args(pools, "onprem", "aicluster-onprem", SETTINGS)
 
@@ -104,7 +105,8 @@ def test_adapter_rules_serve_gpu_metrics_per_pod() -> None:
     rules = yaml.safe_load((REPO_ROOT / "roles/prometheus_adapter/files/rules.yml").read_text())["rules"]
     served = {rule["name"]["as"]: rule for rule in rules}
     assert set(served) == {"gpu_utilization", "gpu_memory_used_mib"}
-    for name, series in [("gpu_utilization", "DCGM_FI_DEV_GPU_UTIL"), ("gpu_memory_used_mib", "DCGM_FI_DEV_FB_USED")]:
+    for name, series in [("gpu_utilization", "DCGM_FI_DEV_GPU_UTIL"),
+                         ("gpu_memory_used_mib", "DCGM_FI_DEV_FB_USED")]:
         rule = served[name]
         assert rule["seriesQuery"] == f'{series}{{namespace!="",pod!=""}}'
         assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"},

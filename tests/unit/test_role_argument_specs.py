@@ -34,7 +34,8 @@ BAD_INPUTS = {
     "nvidia_driver": ({"nvidia_driver_kernel_module": "nouveau"}, "nvidia_driver_kernel_module"),
     "platform_release": ({"platform_release_namespace": "monitoring", "platform_release_dry_run": "perhaps"},
                          "platform_release_dry_run"),
-    "node_join_publisher": ({"node_join_publisher_secret_store": "vault"}, "node_join_publisher_secret_store"),
+    "node_join_publisher": ({"node_join_publisher_secret_store": "vault"},
+                            "node_join_publisher_secret_store"),
 }
 
 
