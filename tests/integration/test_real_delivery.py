@@ -1,0 +1,220 @@
+"""The real-cluster path of every platform role, for each example cloud and on-prem spec, sent to the
+local cluster's API server as a server-side dry run (objects of kinds it does not serve, or of
+namespaces it does not have, validated offline against their CRDs or the Kubernetes schemas).
+
+The platform playbooks run as `invoke configure` runs them on a real cluster: the inventory built
+from the module's sample outputs, the spec as extra variables, no local binaries or ports, and
+aicluster_target the cloud's; only the kubeconfig points at the local cluster and
+aicluster_platform_dry_run is set. Nothing on the local cluster may change and no process starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from aicluster.ansible import ansible_environment
+from aicluster.bom import load_bom
+from aicluster.inventory import SshClient, build_inventory
+from aicluster.paths import INVENTORIES_DIR, REPO_ROOT
+from aicluster.spec import load_spec
+from tests.integration.conftest import Aicluster, CliResult
+
+GOLDEN = REPO_ROOT / "tests" / "data" / "golden"
+PLAYBOOKS = [REPO_ROOT / "playbooks" / f"platform-{part}.yml"
+             for part in ("scheduling", "operator", "observability", "gateway")]
+TARGETS = ["aws", "gcp", "azure", "onprem"]
+BOM = load_bom().raw
+
+
+def inventory(target: str, work_dir: Path) -> dict[str, Any]:
+    """The inventory the inventory stage writes for the example spec."""
+    if target == "onprem":
+        # The on-prem module's outputs for the example spec (tests/unit/test_remote_targets.py).
+        return yaml.safe_load((GOLDEN / "onprem.inventory.yml").read_text())
+    outputs = json.loads((GOLDEN / f"{target}.outputs.json").read_text())
+    if target == "gcp":
+        # The sample names regional groups; the module creates one zonal MIG per pool in zones[0]
+        # (terraform/gcp/README.md, "Cluster autoscaler"), whose self link it outputs.
+        zone = json.loads((GOLDEN / "gcp.tfvars.json").read_text())["zones"][0]
+        for pool in outputs["node_pools"].values():
+            pool["autoscaling_group"] = re.sub(r"/regions/[^/]+/", f"/zones/{zone}/",
+                                               pool["autoscaling_group"])
+    return build_inventory(outputs, work_dir, sys.executable, SshClient())
+
+
+def run_platform(target: str, kubeconfig: Path, tmp: Path, allow_unpinned: bool = True,
+                 playbooks: list[Path] = PLAYBOOKS) -> tuple[int, dict[str, Any], str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    inventory_path = tmp / "hosts.yml"
+    inventory_path.write_text(yaml.safe_dump(inventory(target, tmp)))
+    extra_vars = {
+        "aicluster_spec": load_spec(INVENTORIES_DIR / f"{target}.yaml").model_dump(mode="json"),
+        "aicluster_binaries": {}, "aicluster_sources": {}, "aicluster_local_ports": {},
+        "aicluster_kubeconfig": str(kubeconfig), "aicluster_work_dir": str(tmp),
+        "aicluster_platform_dry_run": True, "aicluster_allow_unpinned_images": allow_unpinned,
+    }
+    vars_path = tmp / "extra-vars.yml"
+    vars_path.write_text(yaml.safe_dump(extra_vars))
+    playbook = tmp / "platform.yml"
+    playbook.write_text(yaml.safe_dump([{"ansible.builtin.import_playbook": str(path)}
+                                        for path in playbooks]))
+    env = {**ansible_environment(tmp / "ansible"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory_path),
+         "-e", f"@{vars_path}", str(playbook)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    try:
+        report = json.loads(completed.stdout)
+    except json.JSONDecodeError:
+        report = {}
+    return completed.returncode, report, completed.stdout[-4000:] + completed.stderr[-2000:]
+
+
+def results(report: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    found = []
+    for play in report.get("plays", []):
+        for task in play.get("tasks", []):
+            for result in task.get("hosts", {}).values():
+                if result.get("action") == action and not result.get("skipped"):
+                    found.append(result)
+    return found
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    return [f"{task['task']['name']}: {result.get('msg')}"
+            for play in report.get("plays", []) for task in play.get("tasks", [])
+            for result in task.get("hosts", {}).values() if result.get("failed")]
+
+
+def snapshot(kubeconfig: Path) -> dict[tuple[str, str, str], str]:
+    """resourceVersion of every object of the kinds the platform roles apply (leases, events and
+    status-only churn left out), to prove that a dry run stored nothing."""
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    core, apps, rbac = client.CoreV1Api(api), client.AppsV1Api(api), client.RbacAuthorizationV1Api(api)
+    extensions, node = client.ApiextensionsV1Api(api), client.NodeV1Api(api)
+    policy = client.PolicyV1Api(api)
+    listings = {
+        "Namespace": core.list_namespace(), "ConfigMap": core.list_config_map_for_all_namespaces(),
+        "Service": core.list_service_for_all_namespaces(),
+        "ServiceAccount": core.list_service_account_for_all_namespaces(),
+        "Deployment": apps.list_deployment_for_all_namespaces(),
+        "DaemonSet": apps.list_daemon_set_for_all_namespaces(),
+        "ClusterRole": rbac.list_cluster_role(), "ClusterRoleBinding": rbac.list_cluster_role_binding(),
+        "Role": rbac.list_role_for_all_namespaces(),
+        "CustomResourceDefinition": extensions.list_custom_resource_definition(),
+        "RuntimeClass": node.list_runtime_class(),
+        "PodDisruptionBudget": policy.list_pod_disruption_budget_for_all_namespaces(),
+    }
+    return {(kind, item.metadata.namespace or "", item.metadata.name): item.metadata.resource_version
+            for kind, listing in listings.items() for item in listing.items}
+
+
+def rendered(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [obj for result in results(report, "aicluster.platform.release_render")
+            for obj in [*result.get("definitions", []), *result.get("offline", [])]]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
+    return next((o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name), None)
+
+
+def args_of(deployment: dict[str, Any]) -> list[str]:
+    return deployment["spec"]["template"]["spec"]["containers"][0].get("args", [])
+
+
+@pytest.fixture(scope="module")
+def local_kubeconfig(small_cluster: CliResult, aicluster: Aicluster) -> Path:
+    return aicluster.work_dir("itest-small") / "kubeconfig"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_real_path_dry_runs_against_the_api_server_twice_without_changes(
+        target: str, local_kubeconfig: Path, tmp_path: Path) -> None:
+    before = snapshot(local_kubeconfig)
+    first_rc, first, first_tail = run_platform(target, local_kubeconfig, tmp_path / "first")
+    assert first_rc == 0, "\n".join(failures(first)) or first_tail
+    second_rc, second, second_tail = run_platform(target, local_kubeconfig, tmp_path / "second")
+    assert second_rc == 0, "\n".join(failures(second)) or second_tail
+    assert snapshot(local_kubeconfig) == before, "a dry run changed the local cluster"
+    for report in (first, second):
+        assert sum(stats["changed"] for stats in report["stats"].values()) == 0
+        assert sum(stats["failures"] for stats in report["stats"].values()) == 0
+    # Both runs sent the same objects and the API server gave the same answers.
+    def answers(report: dict[str, Any]) -> list[list[tuple[str, str, str, str]]]:
+        return [sorted((o["kind"], o.get("namespace", ""), o["name"], o["result"]) for o in r["objects"])
+                for r in results(report, "aicluster.platform.kube_apply")]
+
+    applied = answers(first)
+    assert applied == answers(second)
+    sent = {(kind, name) for result in applied for kind, _, name, _ in result}
+
+    objects = rendered(first)
+    # Every release of the roles rendered, and every rendered object was sent or validated offline.
+    for kind, name in [("Deployment", "kueue-controller-manager"),
+                       ("Deployment", "jobset-controller-manager"),
+                       ("Deployment", "prometheus-adapter"), ("Deployment", "traefik"),
+                       ("APIService", "v1beta1.custom.metrics.k8s.io"), ("GatewayClass", "traefik"),
+                       ("Gateway", "inference"), ("InferencePool", "example-model-server"),
+                       ("RuntimeClass", "gvisor"), ("RuntimeClass", "nvidia"),
+                       ("DaemonSet", "dcgm-exporter"), ("Prometheus", "aicluster")]:
+        assert find(objects, kind, name) is not None, (kind, name)
+    served = [o for r in results(first, "aicluster.platform.release_render") for o in r["definitions"]]
+    assert {(o["kind"], o["metadata"]["name"]) for o in served} <= sent
+    assert find(objects, "RuntimeClass", "gvisor")["handler"] == "runsc"
+
+    # The adapter: aicluster's rules (the local delivery's file), the real stack's Prometheus, and
+    # only the custom metrics API.
+    rules = (REPO_ROOT / "roles/prometheus_adapter/files/rules.yml").read_text()
+    assert find(objects, "ConfigMap", "adapter-config")["data"]["config.yaml"].strip() == rules.strip()
+    adapter = find(objects, "Deployment", "prometheus-adapter")
+    assert "--prometheus-url=http://prometheus.monitoring.svc:9090/" in args_of(adapter)
+    assert find(objects, "APIService", "v1beta1.metrics.k8s.io") is None
+    assert find(objects, "Service", "prometheus")["metadata"]["namespace"] == "monitoring"
+
+    # Traefik runs the pinned image by digest, as the Gateway API controller and data plane.
+    traefik = BOM["images"]["traefik"]
+    container = find(objects, "Deployment", "traefik")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"{traefik['repository']}@{traefik['digest']}"
+    gateway_class = find(objects, "GatewayClass", "traefik")
+    assert gateway_class["spec"]["controllerName"] == "traefik.io/gateway-controller"
+    service = find(objects, "Service", "traefik")
+    assert service["spec"]["type"] == ("NodePort" if target == "onprem" else "LoadBalancer")
+
+    # The node autoscaler: the cluster autoscaler on clouds, configured from the inventory; none on-prem.
+    autoscaler = find(objects, "Deployment", "cluster-autoscaler")
+    if target == "onprem":
+        assert autoscaler is None
+    else:
+        args = args_of(autoscaler)
+        provider = {"aws": "aws", "gcp": "gce", "azure": "azure"}[target]
+        assert f"--cloud-provider={provider}" in args
+        assert "--scale-down-unneeded-time=10m" in args and "--balance-similar-node-groups=true" in args
+        assert any(arg.startswith("--scale-down-gpu-utilization-threshold=") for arg in args)
+        discovery = [a for a in args if a.startswith(("--nodes=", "--node-group-auto-discovery="))]
+        assert discovery, args
+        assert find(objects, "PodDisruptionBudget", "cluster-autoscaler") is not None
+    # The dashboards, as sidecar ConfigMaps in monitoring.
+    assert {("ConfigMap", "aicluster-dashboard-gpus"), ("ConfigMap", "aicluster-dashboard-tenants")} <= sent
+
+
+def test_an_unpinned_image_is_refused_without_the_opt_in(local_kubeconfig: Path, tmp_path: Path) -> None:
+    before = snapshot(local_kubeconfig)
+    returncode, report, tail = run_platform("aws", local_kubeconfig, tmp_path, allow_unpinned=False,
+                                            playbooks=[PLAYBOOKS[0]])
+    assert returncode != 0, tail
+    messages = "\n".join(failures(report))
+    kueue = BOM["images"]["kueue"]
+    assert kueue["digest"] is None, "the test needs an image without a digest"
+    assert "images without a digest" in messages and f"{kueue['repository']}:{kueue['tag']}" in messages
+    assert "aicluster_allow_unpinned_images" in messages
+    assert snapshot(local_kubeconfig) == before
