@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aicluster.errors import AiclusterError
+from aicluster.host_packages import ensure_packages
 from aicluster.paths import BOM_FILE, REPO_ROOT, cache_dir
 
 IMAGE_REPOSITORY = "localhost/aicluster/debian12-systemd"
@@ -139,16 +140,7 @@ def _run(command: list[str], *, env: dict[str, str] | None = None, stdin: int | 
 
 def ensure_host_tools() -> None:
     """apt-installs podman, runc and debootstrap when one is missing (a fresh CI machine)."""
-    missing = sorted({package for command, package in HOST_PACKAGES.items() if shutil.which(command) is None})
-    if not missing:
-        return
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise MoleculeImageError(f"the Molecule image needs {', '.join(missing)}: install them "
-                                 "(as root on Debian: apt-get install podman runc debootstrap)")
-    print(f"installing {', '.join(missing)} with apt-get", file=sys.stderr, flush=True)
-    apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
-    _run(["apt-get", "update"], env=apt_env)
-    _run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=apt_env)
+    ensure_packages(HOST_PACKAGES)
 
 
 @contextmanager
