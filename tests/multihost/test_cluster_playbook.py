@@ -124,3 +124,34 @@ def test_a_second_run_changes_nothing_on_the_hosts(
     summary = recap(second.stdout)
     for host in ("cp-1", "gpu-1", "cpu-1"):
         assert summary[host]["changed"] == 0, (host, second.stdout[-4000:])
+
+
+def run_playbook(hosts: Hosts, name: str, extra: dict) -> subprocess.CompletedProcess[str]:
+    extra_file = hosts.work_dir / f"{name}-vars.yml"
+    extra_file.write_text(yaml.safe_dump(extra))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(hosts.inventory),
+         "-e", f"@{extra_file}", str(REPO_ROOT / "playbooks" / f"{name}.yml")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
+
+
+def test_scale_refuses_a_cluster_that_was_never_initialized(
+        hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
+    completed = run_playbook(hosts, "scale", {"aicluster_cluster_skip_roles": SKIPPED_ROLES})
+    assert completed.returncode != 0
+    assert "cp-1 (the first control-plane host) has no cluster: run cluster.yml first" in completed.stdout
+
+
+def test_reset_needs_the_clusters_name_and_keeps_the_packages(
+        hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
+    refused = run_playbook(hosts, "reset", {})
+    assert refused.returncode != 0
+    assert "set aicluster_reset_confirm=multihost" in refused.stdout
+    assert hosts.exec("cp-1", "test", "-d", "/etc/kubernetes/aicluster").returncode == 0
+    completed = run_playbook(hosts, "reset", {"aicluster_reset_confirm": "multihost"})
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    for host in ("cp-1", "gpu-1", "cpu-1"):
+        assert hosts.exec(host, "test", "-e", "/etc/kubernetes/aicluster").returncode != 0, host
+        # Packages and binaries stay unless aicluster_reset_remove_packages is set.
+        assert hosts.exec(host, "/usr/bin/kubelet", "--version").returncode == 0, host
