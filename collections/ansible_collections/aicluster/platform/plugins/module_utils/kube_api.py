@@ -66,7 +66,13 @@ class KubeClient:
             raise KubeError(error.status or 0, str(error.reason or error)) from error
         except OSError as error:  # connection refused, reset, timeouts
             raise KubeError(0, f"cannot reach the API server: {error}") from error
-        data = json.loads(response.data) if response.data else None
+        try:
+            data = json.loads(response.data) if response.data else None
+        except ValueError:
+            # Plain-text answers, such as "404 page not found" for a group the server does not serve.
+            if 200 <= response.status <= 299:
+                raise
+            data = None
         if not 200 <= response.status <= 299:
             message = data.get("message", "") if isinstance(data, dict) else str(response.data[:300])
             reason = data.get("reason", "") if isinstance(data, dict) else ""

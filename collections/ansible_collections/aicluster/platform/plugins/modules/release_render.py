@@ -74,6 +74,14 @@ options:
         whose namespace does not exist yet (a dry run creates no namespace).
     type: bool
     default: false
+  crd_releases:
+    description:
+      - Releases whose CRDs the objects use (e.g. prometheus-operator for a ServiceMonitor); their
+        CRDs are rendered from their pinned modules and returned first in I(definitions), so that
+        they exist whichever role installs the rest of that release, and validate offline objects.
+    type: list
+    elements: str
+    default: []
   extra_crds:
     description: CRDs (objects) to validate offline objects against, besides the rendered ones.
     type: list
@@ -160,6 +168,7 @@ def main() -> None:
             "allow_unpinned_images": {"type": "bool", "default": False},
             "kubeconfig": {"type": "path"},
             "split_served": {"type": "bool", "default": False},
+            "crd_releases": {"type": "list", "elements": "str", "default": []},
             "extra_crds": {"type": "list", "elements": "dict", "default": []},
             "log_file": {"type": "path"},
         },
@@ -174,6 +183,7 @@ def main() -> None:
             ReleaseError,
             RenderRequest,
             images_of,
+            ordered,
             render,
             resolve,
             validate_offline,
@@ -194,6 +204,15 @@ def main() -> None:
             allow_unpinned_images=params["allow_unpinned_images"], definitions=params["definitions"],
         )
         documents = render(bom, request, module_dir, helm)
+        crds: list[dict[str, Any]] = []
+        for name in params["crd_releases"]:
+            crd_dir, crd_helm = resolve(bom, name, log_file)
+            own = RenderRequest(release=name, namespace=params["namespace"], allow_unpinned_images=True)
+            crds += [doc for doc in render(bom, own, crd_dir, crd_helm)
+                     if doc.get("kind") == "CustomResourceDefinition"]
+        if crds:
+            names = {doc["metadata"]["name"] for doc in documents}
+            documents = ordered([doc for doc in crds if doc["metadata"]["name"] not in names] + documents)
         offline: list[dict[str, Any]] = []
         if params["split_served"]:
             documents, offline = split_by_served(params["kubeconfig"], documents)
