@@ -112,7 +112,9 @@ def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> 
         bom = load_bom()
         sources = {name: str(module_source_dir(bom.source(name))) for name in plan.sources}
         sets = sorted({bom.binary_set_of(name).name for name in plan.binaries})
-        line.summary = ", ".join(f"{name} {bom.binaries[name].version}" for name in sets)
+        pinned = [f"{name} {bom.binaries[name].version}" for name in sets]
+        pinned += [f"{name} {bom.source(name).version} (source)" for name in plan.sources if name not in sets]
+        line.summary = ", ".join(pinned)
         return LocalInputs({name: str(path) for name, path in paths.items()}, sources)
 
 
@@ -245,7 +247,8 @@ def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:
     variables = prepare_inputs(spec)
     with cluster_lock(workspace):
         (workspace.root / "spec.yaml").write_text(spec_path.read_text())
-        local = stage_binaries(console, plan, workspace) if plan.binaries else LocalInputs({}, {})
+        local = stage_binaries(console, plan, workspace) if plan.binaries or plan.sources \
+            else LocalInputs({}, {})
         outputs = stage_provision(console, plan, workspace, variables)
         stage_inventory(console, spec, outputs, workspace)
         stage_configure(console, spec, plan, workspace, local)
@@ -269,7 +272,8 @@ def configure(console: Console, spec: ClusterSpec) -> Workspace:
         raise StageError("configure", f"no inventory at {workspace.inventory}: "
                          "run `invoke provision` (or `invoke build`) first")
     with cluster_lock(workspace):
-        local = stage_binaries(console, plan, workspace) if plan.binaries else LocalInputs({}, {})
+        local = stage_binaries(console, plan, workspace) if plan.binaries or plan.sources \
+            else LocalInputs({}, {})
         stage_configure(console, spec, plan, workspace, local)
     return workspace
 

@@ -74,8 +74,10 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
     module_dir = TERRAFORM_DIR / spec.target
     if not (module_dir / "main.tf").is_file():
         raise StageError("provision", f"target '{spec.target}' has no Terraform module in {module_dir}")
-    # Hosts reached over SSH: the node stack and kubeadm, then the same platform roles.
-    return TargetPlan(spec.target, module_dir, [[PLAYBOOKS_DIR / "cluster.yml"]], [], [], [])
+    # Hosts reached over SSH: the node stack and kubeadm, then the same platform roles. The hosts
+    # install Kubernetes from their package repository; the pod network's manifest comes from its
+    # pinned module on this machine.
+    return TargetPlan(spec.target, module_dir, [[PLAYBOOKS_DIR / "cluster.yml"]], [], ["flannel"], [])
 
 
 def _pool_contract(pool: NodePool) -> dict[str, Any]:
