@@ -11,7 +11,6 @@ aicluster_platform_dry_run is set. Nothing on the local cluster may change and n
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,13 +40,6 @@ def inventory(target: str, work_dir: Path) -> dict[str, Any]:
         # The on-prem module's outputs for the example spec (tests/unit/test_remote_targets.py).
         return yaml.safe_load((GOLDEN / "onprem.inventory.yml").read_text())
     outputs = json.loads((GOLDEN / f"{target}.outputs.json").read_text())
-    if target == "gcp":
-        # The sample names regional groups; the module creates one zonal MIG per pool in zones[0]
-        # (terraform/gcp/README.md, "Cluster autoscaler"), whose self link it outputs.
-        zone = json.loads((GOLDEN / "gcp.tfvars.json").read_text())["zones"][0]
-        for pool in outputs["node_pools"].values():
-            pool["autoscaling_group"] = re.sub(r"/regions/[^/]+/", f"/zones/{zone}/",
-                                               pool["autoscaling_group"])
     return build_inventory(outputs, work_dir, sys.executable, SshClient())
 
 

@@ -32,12 +32,13 @@ def outputs(target: str) -> dict:
     return json.loads((GOLDEN / f"{target}.outputs.json").read_text())
 
 
-def zonal(pools: dict, zone: str) -> dict:
-    """The sample's regional group URLs in the zonal form the GCP module outputs (one zonal MIG per
-    pool, terraform/gcp/README.md)."""
+def regional(pools: dict) -> dict:
+    """The sample's zonal group URLs (one zonal MIG per pool, terraform/gcp/README.md) turned into
+    regional ones, which the GCE provider cannot scale."""
     pools = copy.deepcopy(pools)
     for pool in pools.values():
-        pool["autoscaling_group"] = re.sub(r"/regions/[^/]+/", f"/zones/{zone}/", pool["autoscaling_group"])
+        pool["autoscaling_group"] = re.sub(r"/zones/([a-z0-9]+-[a-z0-9]+)-[a-z]/", r"/regions/\1/",
+                                           pool["autoscaling_group"])
     return pools
 
 
@@ -56,20 +57,19 @@ def test_aws_discovers_the_cluster_s_tagged_groups() -> None:
 
 def test_gce_names_every_pool_s_zonal_group_with_its_sizes() -> None:
     sample = outputs("gcp")
-    pools = zonal(sample["node_pools"], "us-central1-a")
-    args = ca_args(pools, "gcp", sample["cluster_name"], SETTINGS)
+    args = ca_args(sample["node_pools"], "gcp", sample["cluster_name"], SETTINGS)
     assert args[0] == "--cloud-provider=gce"
     base = "https://www.googleapis.com/compute/v1/projects/my-gpu-project/zones/us-central1-a/instanceGroups"
     assert [arg for arg in args if arg.startswith("--nodes=")] == [
-        f"--nodes=1:3:{base}/aicluster-gcp-cpu", f"--nodes=0:4:{base}/aicluster-gcp-h100",
-        f"--nodes=0:4:{base}/aicluster-gcp-l4"]
+        f"--nodes=1:3:{base}/aicluster-gcp-np-cpu", f"--nodes=0:4:{base}/aicluster-gcp-np-h100",
+        f"--nodes=0:4:{base}/aicluster-gcp-np-l4"]
     assert "--scale-down-gpu-utilization-threshold=0.0625" in args
 
 
 def test_gce_refuses_a_regional_group() -> None:
     sample = outputs("gcp")
     with pytest.raises(AnsibleFilterError, match=r"pool cpu: .*not a zonal managed instance group"):
-        ca_args(sample["node_pools"], "gcp", sample["cluster_name"], SETTINGS)
+        ca_args(regional(sample["node_pools"]), "gcp", sample["cluster_name"], SETTINGS)
 
 
 def test_azure_discovers_scale_sets_by_tag_with_the_managed_identity() -> None:
