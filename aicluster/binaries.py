@@ -50,6 +50,8 @@ def recipe_digest(binary_set: BinarySet) -> str:
     recipe: list[object] = [binary_set.version, binary_set.build_tags, sorted(binary_set.packages.items())]
     if binary_set.build_in_module:
         recipe.append("build-in-module")
+    if binary_set.cgo:
+        recipe.append("cgo")
     digest.update(json.dumps(recipe).encode())
     build_files = (REPO_ROOT / binary_set.build_dir).glob("*") if binary_set.build_dir else []
     for path in sorted(build_files):
@@ -286,7 +288,8 @@ def _build_set(binary_set: BinarySet, staging: Path, progress: Progress, log_pat
     started = time.monotonic()
     compiled = 0
     with log_path.open("a", encoding="utf-8") as log, subprocess.Popen(
-        command, cwd=module_dir, env=go_environment(), stdout=subprocess.PIPE,
+        command, cwd=module_dir, env={**go_environment(), "CGO_ENABLED": "1" if binary_set.cgo else "0"},
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     ) as process:
         assert process.stdout is not None

@@ -37,6 +37,8 @@ class BinarySet:
     # Build inside a copy of the pinned module itself: for modules whose go.mod has replace
     # directives, which apply only to the main module (build_dir is then empty).
     build_in_module: bool = False
+    # Needs cgo (C parts, e.g. NVIDIA's libraries through dlopen); every other set builds without.
+    cgo: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def parse_bom(document: dict[str, Any]) -> Bom:
             download=DownloadSource(**download) if download else None,
             go_minimum=str(entry["go_minimum"]) if entry.get("go_minimum") else None,
             build_in_module=bool(entry.get("build_in_module", False)),
+            cgo=bool(entry.get("cgo", False)),
         )
     return Bom(
         kubernetes_version=root["kubernetes"]["version"],

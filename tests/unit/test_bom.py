@@ -3,6 +3,7 @@ and the GPU catalog must agree with it."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from aicluster.binaries import recipe_digest
@@ -77,3 +78,12 @@ def test_driver_branch_supports_dra() -> None:
     driver = load_bom().raw["nvidia_driver"]
     assert int(str(driver["branch"])) >= 565, "the NVIDIA DRA driver needs driver branch >= 565"
     assert str(driver["version"]).startswith(str(driver["branch"]) + ".")
+
+
+def test_only_sets_that_need_cgo_build_with_it() -> None:
+    bom = load_bom()
+    with_cgo = [name for name, binary_set in bom.binaries.items() if binary_set.cgo]
+    assert with_cgo == ["nvidia-container-toolkit"]
+    toolkit = bom.binaries["nvidia-container-toolkit"]
+    without = dataclasses.replace(toolkit, cgo=False)
+    assert recipe_digest(toolkit) != recipe_digest(without), "turning cgo on or off must rebuild the set"

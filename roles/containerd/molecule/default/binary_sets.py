@@ -15,16 +15,11 @@ from aicluster.paths import cache_dir
 def main(names: list[str]) -> None:
     bom = load_bom()
     log = cache_dir() / "logs" / "molecule-binaries.log"
-    plain_environment = binaries.go_environment
     folders = {}
     for name in names:
-        cgo = bool(bom.raw["binaries"][name].get("cgo"))
-        binaries.go_environment = (
-            (lambda: {**plain_environment(), "CGO_ENABLED": "1"}) if cgo else plain_environment)
         folder = binaries.ensure_binary_set(
             bom.binaries[name], lambda message: print(message, file=sys.stderr), log)
         folders[name] = str(folder)
-    binaries.go_environment = plain_environment
     print(json.dumps(folders))
 
 
