@@ -293,6 +293,12 @@ def render(bom: Bom, request: RenderRequest, module_dir: Path, helm: Path | None
         if request.manifests_namespace:
             documents = set_namespace(documents, request.manifests_namespace, request.namespace)
     documents = [doc for doc in documents if not excluded(doc, request.exclude)]
+    # As `helm install` and `kubectl apply -n` do: namespaced objects that name no namespace
+    # belong to the release's (some charts leave it out of their RBAC, for one).
+    for doc in documents:
+        metadata = doc.setdefault("metadata", {})
+        if doc.get("kind") not in CLUSTER_SCOPED_KINDS and not metadata.get("namespace"):
+            metadata["namespace"] = request.namespace
     if request.container_args:
         documents = set_container_args(documents, request.container_args)
     return finish(bom, documents + list(request.definitions), request.allow_unpinned_images, release.name)
