@@ -153,7 +153,7 @@ def test_real_path_dry_runs_against_the_api_server_twice_without_changes(
     objects = rendered(first)
     # Every release of the roles rendered, and every rendered object was sent or validated offline.
     for kind, name in [("Deployment", "kueue-controller-manager"),
-                       ("Deployment", "jobset-controller-manager"),
+                       ("Deployment", "jobset-controller"),
                        ("Deployment", "prometheus-adapter"), ("Deployment", "traefik"),
                        ("APIService", "v1beta1.custom.metrics.k8s.io"), ("GatewayClass", "traefik"),
                        ("Gateway", "inference"), ("InferencePool", "example-model-server"),
