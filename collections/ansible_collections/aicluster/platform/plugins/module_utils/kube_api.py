@@ -145,13 +145,17 @@ class KubeClient:
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str, dry_run: bool) -> bool:
         """Deletes an object; False when it did not exist."""
-        query = [("dryRun", "All")] if dry_run else []
+        # The API server reads DeleteOptions from the body when there is one and then ignores
+        # the query string, so dryRun must be in the body or the "dry run" deletes for real.
+        options: dict[str, Any] = {"propagationPolicy": "Background"}
+        if dry_run:
+            options["dryRun"] = ["All"]
         try:
             self.request(
                 "DELETE",
                 self.path(api_version, kind, namespace, name),
-                query,
-                {"propagationPolicy": "Background"},
+                None,
+                options,
                 "application/json",
             )
         except KubeError as error:
