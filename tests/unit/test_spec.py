@@ -204,3 +204,22 @@ def test_default_priority_classes() -> None:
     spec = parse_spec(minimal())
     assert [(p.name, p.value) for p in spec.scheduling.priority_classes] == [
         ("high", 1000), ("standard", 100), ("low", 10)]
+
+
+def test_a_pool_reaches_its_gpus_through_one_path_only() -> None:
+    """A pool's GPUs are exposed either by the device plugin or by DRA, never both."""
+    def pool(**gpu: object) -> dict:
+        return minimal(node_pools=[{"name": "gpu", "gpu": {"product": "H100-80GB", "count": 8, **gpu},
+                                    "nodes": {"min": 0, "max": 1}}])
+
+    both = errors_of(pool(access=["dra", "device-plugin"]))
+    assert len(both) == 1 and both[0].startswith("node_pools[0].gpu.access:")
+    assert errors_of(pool(access="both"))[0].startswith("node_pools[0].gpu.access:")
+    assert errors_of(pool(access="dra", time_slicing_replicas=4)) == [
+        "node_pools[0].gpu.time_slicing_replicas: time-slicing is a device plugin setting; a DRA pool "
+        "shares GPUs through claims"]
+    assert errors_of({**pool(access="dra"), "components": {"dra": False}}) == [
+        "node_pools[0].gpu.access: the pool uses DRA but components.dra is false"]
+    assert errors_of({**pool(access="device-plugin"), "components": {"device_plugin": False}}) == [
+        "node_pools[0].gpu.access: the pool uses the device plugin but components.device_plugin is false"]
+    assert parse_spec(pool(access="device-plugin", time_slicing_replicas=4), "test.yaml")
