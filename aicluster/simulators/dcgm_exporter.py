@@ -51,6 +51,8 @@ FIELDS = (
         "Total number of NVLink bandwidth counters for all lanes.",
     ),
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered."),
+    ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", "Total number of single-bit volatile ECC errors."),
+    ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "counter", "Total number of double-bit volatile ECC errors."),
 )
 
 
@@ -200,6 +202,8 @@ def field_value(name: str, gpu: Gpu, uptime: float) -> float:
         "DCGM_FI_DEV_POWER_USAGE": round(IDLE_WATTS + WATTS_PER_PERCENT * load, 1),
         "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL": round(uptime * load * 1e6),
         "DCGM_FI_DEV_XID_ERRORS": 0,
+        "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": 0,
+        "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": 0,
     }[name]
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aicluster.simulators.dcgm_exporter import Gpu, render
+import re
+
+from aicluster.paths import REPO_ROOT
+from aicluster.simulators.dcgm_exporter import FIELDS, Gpu, render
 from aicluster.simulators.gpu_identity import gpu_uuid
 from aicluster.validation import metrics_text
 
@@ -38,3 +41,22 @@ def test_the_parser_reports_what_is_not_a_sample() -> None:
     exposition = metrics_text.parse('# TYPE x gauge\nx{gpu="0"} 1\nthis is not a sample\nx{gpu="1"} many\n')
     assert len(exposition.samples) == 1
     assert [error.split(":")[0] for error in exposition.errors] == ["line 3", "line 4"]
+
+
+def test_the_simulator_serves_exactly_the_fields_real_exporters_collect() -> None:
+    """roles/dcgm_exporter/files/counters.csv configures the real exporters; dashboards and rules read
+    those fields, so the simulated exporter must serve the same set with the same types."""
+    csv = (REPO_ROOT / "roles" / "dcgm_exporter" / "files" / "counters.csv").read_text()
+    collected = [tuple(part.strip() for part in line.split(",", 2)) for line in csv.splitlines()
+                 if line.strip() and not line.startswith("#")]
+    assert collected == list(FIELDS)
+
+
+def test_every_rule_and_panel_reads_fields_the_exporter_serves() -> None:
+    served = {name for name, _, _ in FIELDS}
+    dashboards = (REPO_ROOT / "roles" / "grafana_dashboards" / "files").glob("*.json")
+    texts = [(REPO_ROOT / "roles" / "prometheus" / "files" / "rules.yml").read_text(),
+             *(path.read_text() for path in dashboards)]
+    used = {name for text in texts for name in re.findall(r"\bDCGM_FI_[A-Z0-9_]+", text)}
+    assert used and used <= served, sorted(used - served)
+    assert {"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_GPU_TEMP"} <= used
