@@ -74,7 +74,7 @@ def validate(c: Context, spec: str | None = None, cloud: str | None = None, kube
 
 @task
 def lint(c: Context) -> None:
-    """Run ruff, yamllint, ansible-lint (production profile) and terraform fmt."""
+    """Run ruff, yamllint, ansible-lint (production profile), terraform fmt, the loader, checkov, tflint."""
     devtasks.lint()
 
 
