@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -159,3 +160,42 @@ def test_content_ignores_status_and_bookkeeping() -> None:
     assert kube_api.content(preview) == kube_api.content(stored)
     relabelled = {**stored, "metadata": {**stored["metadata"], "labels": {"a": "2"}}}
     assert kube_api.content(relabelled) != kube_api.content(stored)
+
+
+def test_retrying_backs_off_on_passing_errors_and_gives_up_on_lasting_ones(monkeypatch: Any) -> None:
+    waits: list[float] = []
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(kube_api.time, "sleep", sleep)
+    monkeypatch.setattr(kube_api.time, "monotonic", lambda: clock[0])
+    answers = iter([kube_api.KubeError(503, "webhook not ready")] * 5 + ["applied"])
+
+    def flaky() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert kube_api.retrying(flaky, timeout=60) == "applied"
+    assert waits == [0.5, 1.0, 2.0, 4.0, 4.0]
+
+    def refused() -> None:
+        raise kube_api.KubeError(422, "spec.replicas: Invalid value")
+
+    waits.clear()
+    with pytest.raises(kube_api.KubeError, match="Invalid value"):
+        kube_api.retrying(refused, timeout=60)
+    assert waits == []
+
+    def down() -> None:
+        raise kube_api.KubeError(0, "cannot reach the API server")
+
+    waits.clear()
+    clock[0] = 0.0
+    with pytest.raises(kube_api.KubeError, match="cannot reach"):
+        kube_api.retrying(down, timeout=10)
+    assert sum(waits) == pytest.approx(10) and max(waits) <= 4.0

@@ -180,16 +180,19 @@ def content(obj: dict[str, Any]) -> dict[str, Any]:
     return {**{key: value for key, value in obj.items() if key != "status"}, "metadata": metadata}
 
 
-def retrying(action: Any, timeout: float, interval: float = 0.5) -> Any:
-    """Runs action until it succeeds or fails with a lasting error, or until timeout."""
+def retrying(action: Any, timeout: float, interval: float = 0.5, max_interval: float = 4.0) -> Any:
+    """Runs action until it succeeds or fails with a lasting error, or until timeout; the wait between
+    attempts doubles up to max_interval, so a webhook that takes long to start is not hammered."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return action()
         except KubeError as error:
-            if not (error.transient or isinstance(error, UnknownKind)) or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if not (error.transient or isinstance(error, UnknownKind)) or remaining <= 0:
                 raise
-        time.sleep(interval)
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 2, max_interval)
 
 
 def condition_status(obj: dict[str, Any] | None, condition: str) -> tuple[str, str]:
