@@ -280,3 +280,20 @@ def test_debian_has_no_fabric_manager(tmp_path: Path) -> None:
         "which Debian does not package"
         in " ".join(output.split())
     ), output
+
+
+def test_debian_refuses_a_branch_it_does_not_package(tmp_path: Path) -> None:
+    """Debian 12 packages branch 535 only: bom.yaml's 580 is refused before anything is installed."""
+    rc, output, _ = select(
+        tmp_path,
+        {
+            "nvidia_driver_distribution": "Debian",
+            "nvidia_driver_os_family": "Debian",
+            "nvidia_driver_kernel_release": "6.1.0-40-amd64",
+            "nvidia_driver_secure_boot": "disabled",
+            "aicluster_pool": POOL_L4,
+            "aicluster_node_pools": {"l4": POOL_L4},
+        },
+    )
+    assert rc != 0
+    assert "Debian packages NVIDIA driver branch 535 only, not 580" in " ".join(output.split()), output
