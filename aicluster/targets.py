@@ -64,7 +64,7 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
             binaries += ["prometheus", "prometheus-adapter"]
         if spec.components.gateway:
             binaries.append("traefik")
-            sources.append("gateway-api")
+            sources += ["gateway-api", "gateway-api-inference-extension"]
         if spec.components.ai_operator:
             binaries += ["trainer-controller-manager", "jobset"]
             sources += ["trainer", "jobset"]

@@ -357,3 +357,32 @@ def pod_manifest(
         "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
         "spec": spec,
     }
+
+
+def run_pod(ctx: CheckContext, namespace: str, manifest: dict[str, Any]) -> Any:
+    """Creates the pod and waits until it ran (simulated) or finished (hardware)."""
+    ctx.cluster.core.create_namespaced_pod(namespace, manifest)
+    name = manifest["metadata"]["name"]
+    ctx.record(f"created pod {name}", "", manifest)
+    return ctx.wait(
+        lambda: (
+            (p := ctx.cluster.core.read_namespaced_pod(name, namespace)).status.phase
+            in ("Running", "Succeeded", "Failed")
+            and p
+        ),
+        90,
+        f"pod {name} to run",
+    )
+
+
+def finished_pod(ctx: CheckContext, namespace: str, name: str) -> Any:
+    """Waits until the pod's containers ended (real nodes only: simulated pods never end by themselves)."""
+    return ctx.wait(
+        lambda: (
+            (p := ctx.cluster.core.read_namespaced_pod(name, namespace)).status.phase
+            in ("Succeeded", "Failed")
+            and p
+        ),
+        120,
+        f"pod {name} to finish",
+    )

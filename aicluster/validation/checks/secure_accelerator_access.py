@@ -6,7 +6,7 @@ from typing import Any
 
 from aicluster.validation import devices
 from aicluster.validation.checks import requirement
-from aicluster.validation.cluster import CheckContext, is_simulated, pod_manifest
+from aicluster.validation.cluster import CheckContext, finished_pod, is_simulated, pod_manifest, run_pod
 from aicluster.validation.results import Outcome, Source, Status, fail, skip
 
 HARDWARE_ONLY = (
@@ -78,34 +78,10 @@ def on_node(node: Any) -> dict[str, str]:
     return {"kubernetes.io/hostname": node.metadata.labels["kubernetes.io/hostname"]}
 
 
-def run_pod(ctx: CheckContext, namespace: str, manifest: dict[str, Any]) -> Any:
-    """Creates the pod and waits until it ran (simulated) or finished (hardware)."""
-    ctx.cluster.core.create_namespaced_pod(namespace, manifest)
-    name = manifest["metadata"]["name"]
-    ctx.record(f"created pod {name}", "", manifest)
-    return ctx.wait(
-        lambda: (
-            (p := ctx.cluster.core.read_namespaced_pod(name, namespace)).status.phase
-            in ("Running", "Succeeded", "Failed")
-            and p
-        ),
-        90,
-        f"pod {name} to run",
-    )
-
-
 def container_counts(ctx: CheckContext, namespace: str, pod: Any) -> dict[str, int | None]:
     """Device nodes each container counted; on real nodes only (waits for the pod to finish)."""
     name = pod.metadata.name
-    finished = ctx.wait(
-        lambda: (
-            (p := ctx.cluster.core.read_namespaced_pod(name, namespace)).status.phase
-            in ("Succeeded", "Failed")
-            and p
-        ),
-        120,
-        f"pod {name} to finish",
-    )
+    finished = finished_pod(ctx, namespace, name)
     counts = {}
     for container in finished.spec.containers:
         log = ctx.cluster.core.read_namespaced_pod_log(name, namespace, container=container.name)
