@@ -23,8 +23,12 @@ VALUES = {
                                "resourceApiVersion": "resource.k8s.io/v1",
                                "image": {"repository": IMAGES["dra-driver-nvidia-gpu"]["repository"],
                                          "tag": IMAGES["dra-driver-nvidia-gpu"]["tag"]}}, []),
+    "nvidia-device-plugin": ({"image": {"repository": IMAGES["nvidia-device-plugin"]["repository"],
+                                        "tag": IMAGES["nvidia-device-plugin"]["tag"]},
+                              "gfd": {"enabled": False}, "nfd": {"enabled": False}}, []),
 }
-MANIFESTS_NAMESPACE = {"prometheus-operator": "default", "prometheus-adapter": "monitoring"}
+MANIFESTS_NAMESPACE = {"prometheus-operator": "default", "prometheus-adapter": "monitoring",
+                      "kube-state-metrics": "kube-system"}
 
 pytestmark = pytest.mark.skipif(not (install_dir(BOM.binaries["helm"]) / "helm").is_file(),
                                 reason="the helm binary set is not built yet (./invoke build builds it)")

@@ -18,6 +18,8 @@ BAD_INPUTS = {
     "simulated_nodes": ({"simulated_nodes_hosts": "node-0"}, "simulated_nodes_kubeconfig"),
     "kueue": ({"kueue_delivery": "helm"}, "kueue_delivery"),
     "nvidia_dra_driver": ({"nvidia_dra_driver_delivery": "daemonset"}, "nvidia_dra_driver_delivery"),
+    "nvidia_device_plugin": ({"nvidia_device_plugin_device_list_strategy": "envvar"},
+                             "nvidia_device_plugin_device_list_strategy"),
     "karpenter": ({"karpenter_delivery": "cloud"}, "karpenter_delivery"),
     "local_tls": ({"local_tls_valid_days": "forever"}, "local_tls_valid_days"),
     "local_service_identity": ({"local_service_identity_cluster_rules": "all"},
