@@ -104,11 +104,13 @@ def test_adapter_rules_serve_gpu_metrics_per_pod() -> None:
     real cluster's ConfigMap: each rule names pods and namespaces by the exporter's labels."""
     rules = yaml.safe_load((REPO_ROOT / "roles/prometheus_adapter/files/rules.yml").read_text())["rules"]
     served = {rule["name"]["as"]: rule for rule in rules}
-    assert set(served) == {"gpu_utilization", "gpu_memory_used_mib"}
+    assert set(served) == {"gpu_utilization", "gpu_memory_used_mib", "inference_queue_depth"}
     for name, series in [("gpu_utilization", "DCGM_FI_DEV_GPU_UTIL"),
-                         ("gpu_memory_used_mib", "DCGM_FI_DEV_FB_USED")]:
+                         ("gpu_memory_used_mib", "DCGM_FI_DEV_FB_USED"),
+                         ("inference_queue_depth", "vllm:num_requests_waiting")]:
         rule = served[name]
-        assert rule["seriesQuery"] == f'{series}{{namespace!="",pod!=""}}'
+        assert rule["seriesQuery"] in (f'{series}{{namespace!="",pod!=""}}',
+                                       f'{{__name__="{series}",namespace!="",pod!=""}}')
         assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"},
                                                   "pod": {"resource": "pod"}}
         assert re.fullmatch(rule["name"]["matches"], series)
