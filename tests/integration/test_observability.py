@@ -4,6 +4,7 @@ Prometheus scrapes it and Kueue, and every dashboard panel's query returns data.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aicluster.paths import REPO_ROOT
 from tests.integration.conftest import Aicluster, CliResult
@@ -95,3 +97,38 @@ def test_every_dashboard_panel_returns_data(kube: Kube, prometheus: str, dashboa
         return not empty
 
     wait_until(all_have_data, 120, f"data for every panel of {dashboard.name} (still empty: {empty})")
+
+
+def test_every_rule_is_loaded_healthy_and_reads_served_series(kube: Kube, prometheus: str) -> None:
+    """Prometheus evaluates every alert and recording rule of roles/prometheus/files/rules.yml without
+    error, and every series those rules read exists (a renamed field would leave an alert silent)."""
+    rules_file = yaml.safe_load((REPO_ROOT / "roles" / "prometheus" / "files" / "rules.yml").read_text())
+    expected = {rule.get("alert") or rule.get("record") for group in rules_file["groups"]
+                for rule in group["rules"]}
+    # A workload admitted by Kueue, so that its admission histograms exist.
+    kube.batch.create_namespaced_job(TEAM, gpu_job("rules", TEAM, pods=1, gpus_per_pod=1, run_for="600s"))
+    wait_until(lambda: [p for p in kube.pods(TEAM, "job=rules") if p.status.phase == "Running"], 90,
+               "the job's pod to run")
+
+    def loaded() -> dict[str, dict[str, Any]]:
+        with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10) as response:
+            groups = json.loads(response.read())["data"]["groups"]
+        found = {rule["name"]: rule for group in groups for rule in group["rules"]}
+        # A rule not evaluated yet reports the zero time.
+        evaluated = all(not found.get(name, {}).get("lastEvaluation", "0001").startswith("0001")
+                        for name in expected)
+        return found if evaluated else {}
+
+    rules = wait_until(loaded, 90, f"Prometheus to evaluate every rule of rules.yml: {sorted(expected)}")
+    unhealthy = {name: rules[name].get("lastError") for name in expected if rules[name]["health"] != "ok"}
+    assert not unhealthy, unhealthy
+    series = {name for rule in rules.values() if rule["name"] in expected
+              for name in re.findall(r"\b(DCGM_FI_[A-Z0-9_]+|kueue_[a-z_]+)\b", rule["query"])}
+    assert series
+    missing: list[str] = []
+
+    def all_served() -> bool:
+        missing[:] = [name for name in sorted(series) if not query(prometheus, f"count({name})")]
+        return not missing
+
+    wait_until(all_served, 90, f"every series the rules read (missing: {missing})")

@@ -32,6 +32,10 @@ PLAYBOOKS = [REPO_ROOT / "playbooks" / f"platform-{part}.yml"
              for part in ("scheduling", "operator", "observability", "gateway")]
 TARGETS = ["aws", "gcp", "azure", "onprem"]
 BOM = load_bom().raw
+PRUNED_KINDS = [("kueue.x-k8s.io", "v1beta2", "clusterqueues"), ("kueue.x-k8s.io", "v1beta2", "localqueues"),
+                ("kueue.x-k8s.io", "v1beta2", "resourceflavors"),
+                ("kueue.x-k8s.io", "v1beta2", "workloadpriorityclasses"),
+                ("resource.k8s.io", "v1", "deviceclasses"), ("karpenter.sh", "v1", "nodepools")]
 
 
 def inventory(target: str, work_dir: Path) -> dict[str, Any]:
@@ -107,8 +111,17 @@ def snapshot(kubeconfig: Path) -> dict[tuple[str, str, str], str]:
         "RuntimeClass": node.list_runtime_class(),
         "PodDisruptionBudget": policy.list_pod_disruption_budget_for_all_namespaces(),
     }
-    return {(kind, item.metadata.namespace or "", item.metadata.name): item.metadata.resource_version
-            for kind, listing in listings.items() for item in listing.items}
+    found = {(kind, item.metadata.namespace or "", item.metadata.name): item.metadata.resource_version
+             for kind, listing in listings.items() for item in listing.items}
+    # The kinds the roles prune, whose controllers keep writing their status: a dry run must neither
+    # delete one nor change its spec (generation).
+    custom = client.CustomObjectsApi(api)
+    for group, version, plural in PRUNED_KINDS:
+        for item in custom.list_cluster_custom_object(group, version, plural)["items"]:
+            metadata = item["metadata"]
+            found[(plural, metadata.get("namespace", ""), metadata["name"])] = (
+                f"generation {metadata.get('generation')}, deleting: {'deletionTimestamp' in metadata}")
+    return found
 
 
 def rendered(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -195,6 +208,37 @@ def test_real_path_dry_runs_against_the_api_server_twice_without_changes(
         discovery = [a for a in args if a.startswith(("--nodes=", "--node-group-auto-discovery="))]
         assert discovery, args
         assert find(objects, "PodDisruptionBudget", "cluster-autoscaler") is not None
+    # The device plugin: one DaemonSet per device-plugin pool, on that pool's nodes only, with the pool's
+    # time-slicing replicas; none for DRA pools, so no GPU is advertised twice.
+    spec = load_spec(INVENTORIES_DIR / f"{target}.yaml")
+    for pool in spec.node_pools:
+        plugin = find(objects, "DaemonSet", f"nvidia-device-plugin-{pool.name}")
+        if pool.gpu is None or pool.gpu.access != "device-plugin":
+            assert plugin is None, pool.name
+            continue
+        terms = plugin["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [
+            {"key": "aicluster.io/pool", "operator": "In", "values": [pool.name]},
+            {"key": "aicluster.io/gpu-access", "operator": "In", "values": ["device-plugin"]}]}]
+        config = yaml.safe_load(find(objects, "ConfigMap", f"nvidia-device-plugin-{pool.name}-configs")
+                                ["data"][pool.name])
+        sharing = config.get("sharing", {}).get("timeSlicing", {}).get("resources", [{}])[0]
+        assert sharing.get("replicas", 1) == pool.gpu.time_slicing_replicas
+    # Node and cluster metrics: node-exporter on every node, kube-state-metrics, and ServiceMonitors for
+    # them and for the kubelets' node, cAdvisor and probe metrics.
+    for kind, name in [("DaemonSet", "node-exporter"), ("Deployment", "kube-state-metrics"),
+                       ("ServiceMonitor", "node-exporter"), ("ServiceMonitor", "kube-state-metrics"),
+                       ("ServiceMonitor", "kubelet")]:
+        assert find(objects, kind, name) is not None, (kind, name)
+    assert find(objects, "Deployment", "kube-state-metrics")["metadata"]["namespace"] == "monitoring"
+    kubelet_paths = [e["path"] for e in find(objects, "ServiceMonitor", "kubelet")["spec"]["endpoints"]]
+    assert kubelet_paths == ["/metrics", "/metrics/cadvisor", "/metrics/probes"]
+    # The DCGM exporter collects the fields of counters.csv (those the simulated exporter serves).
+    exporter = find(objects, "DaemonSet", "dcgm-exporter")
+    assert args_of(exporter) == ["-f", "/etc/dcgm-exporter/aicluster/counters.csv"]
+    counters = find(objects, "ConfigMap", "dcgm-exporter-counters")["data"]["counters.csv"]
+    assert "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL, counter" in counters
     # The dashboards, as sidecar ConfigMaps in monitoring.
     assert {("ConfigMap", "aicluster-dashboard-gpus"), ("ConfigMap", "aicluster-dashboard-tenants")} <= sent
 
@@ -205,8 +249,10 @@ def test_an_unpinned_image_is_refused_without_the_opt_in(local_kubeconfig: Path,
                                             playbooks=[PLAYBOOKS[0]])
     assert returncode != 0, tail
     messages = "\n".join(failures(report))
-    kueue = BOM["images"]["kueue"]
-    assert kueue["digest"] is None, "the test needs an image without a digest"
-    assert "images without a digest" in messages and f"{kueue['repository']}:{kueue['tag']}" in messages
+    # The scheduling play's first release with an image that has no digest: the device plugin's.
+    plugin = BOM["images"]["nvidia-device-plugin"]
+    assert plugin["digest"] is None, "the test needs an image without a digest"
+    assert "release nvidia-device-plugin: images without a digest" in messages, messages
+    assert f"{plugin['repository']}:{plugin['tag']}" in messages, messages
     assert "aicluster_allow_unpinned_images" in messages
     assert snapshot(local_kubeconfig) == before
