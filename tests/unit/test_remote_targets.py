@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -281,6 +282,28 @@ def test_build_for_an_unreachable_cloud_creates_nothing(tmp_path: Path, home: Pa
     assert "target aws cannot be provisioned from this machine; nothing was created" in completed.stderr
     assert "no aws credentials in the standard chain" in completed.stderr
     assert not state.exists()
+
+
+def test_credentials_never_reach_the_output_or_a_file(tmp_path: Path, home: Path) -> None:
+    """With credentials in the environment, a build that stops at the missing provider prints none of
+    them and writes none of them anywhere: aicluster only checks that the chain has something."""
+    canary = f"aicluster-canary-{secrets.token_hex(12)}"
+    state = tmp_path / "state"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "AICLUSTER_"))}
+    env.update(HOME=str(home), AICLUSTER_STATE_DIR=str(state),
+               AWS_ACCESS_KEY_ID="AKIA" + canary[-16:].upper(), AWS_SECRET_ACCESS_KEY=canary,
+               AWS_SESSION_TOKEN=f"{canary}-session")
+    invoke = str(Path(sys.executable).parent / "invoke")
+    completed = subprocess.run([invoke, "build", "--cloud", "aws"], cwd=TERRAFORM_DIR.parent, env=env,
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "no aws credentials" not in completed.stderr, "the credentials in the environment were not seen"
+    assert "the Terraform provider hashicorp/aws is not installed" in completed.stderr
+    assert canary not in completed.stdout + completed.stderr
+    assert canary[-16:].upper() not in completed.stdout + completed.stderr
+    written = [path for root in (home, tmp_path) for path in root.rglob("*")
+               if path.is_file() and canary.encode() in path.read_bytes()]
+    assert written == []
 
 
 # -- teardown leak report, connectivity --------------------------------------------------------
