@@ -261,19 +261,15 @@ def test_incompatible_choices_are_refused(tmp_path: Path, variables: dict[str, A
     assert message in " ".join(output.split()), output
 
 
+def debian12(pool: dict[str, Any]) -> dict[str, Any]:
+    """A Debian 12 host without Secure Boot in the given pool."""
+    return {"nvidia_driver_distribution": "Debian", "nvidia_driver_os_family": "Debian",
+            "nvidia_driver_kernel_release": "6.1.0-40-amd64", "nvidia_driver_secure_boot": "disabled",
+            "aicluster_pool": pool, "aicluster_node_pools": {pool["name"]: pool}}
+
+
 def test_debian_has_no_fabric_manager(tmp_path: Path) -> None:
-    rc, output, _ = select(
-        tmp_path,
-        {
-            "nvidia_driver_distribution": "Debian",
-            "nvidia_driver_os_family": "Debian",
-            "nvidia_driver_kernel_release": "6.1.0-40-amd64",
-            "nvidia_driver_secure_boot": "disabled",
-            "nvidia_driver_cuda_version": "12.2.0",
-            "aicluster_pool": POOL_H100,
-            "aicluster_node_pools": {"h100": POOL_H100},
-        },
-    )
+    rc, output, _ = select(tmp_path, {**debian12(POOL_H100), "nvidia_driver_cuda_version": "12.2.0"})
     assert rc != 0
     assert (
         "H100-80GB x8 is an NVSwitch system that needs Fabric Manager 580.126.20, "
@@ -284,16 +280,6 @@ def test_debian_has_no_fabric_manager(tmp_path: Path) -> None:
 
 def test_debian_refuses_a_branch_it_does_not_package(tmp_path: Path) -> None:
     """Debian 12 packages branch 535 only: bom.yaml's 580 is refused before anything is installed."""
-    rc, output, _ = select(
-        tmp_path,
-        {
-            "nvidia_driver_distribution": "Debian",
-            "nvidia_driver_os_family": "Debian",
-            "nvidia_driver_kernel_release": "6.1.0-40-amd64",
-            "nvidia_driver_secure_boot": "disabled",
-            "aicluster_pool": POOL_L4,
-            "aicluster_node_pools": {"l4": POOL_L4},
-        },
-    )
+    rc, output, _ = select(tmp_path, debian12(POOL_L4))
     assert rc != 0
     assert "Debian packages NVIDIA driver branch 535 only, not 580" in " ".join(output.split()), output

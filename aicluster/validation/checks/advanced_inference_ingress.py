@@ -5,6 +5,7 @@ that resolves an HTTPRoute's InferencePool backend and reports itself on the poo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aicluster.validation.checks import requirement
@@ -98,10 +99,7 @@ def route_resolution(ctx: CheckContext, namespace: str) -> dict[str, Any] | None
                 return condition
         return None
 
-    try:
-        return ctx.wait(reported, REPORT_WINDOW, "a report on the route")
-    except Outcome:
-        return None
+    return reported_within_window(ctx, reported, "a report on the route")
 
 
 def pool_parent(ctx: CheckContext, group: str, version: str, namespace: str,
@@ -118,7 +116,13 @@ def pool_parent(ctx: CheckContext, group: str, version: str, namespace: str,
                 return parent
         return None
 
+    return reported_within_window(ctx, accepted, "the InferencePool to be accepted on the Gateway")
+
+
+def reported_within_window(ctx: CheckContext, check: Callable[[], dict[str, Any] | None],
+                           what: str) -> dict[str, Any] | None:
+    """What the controller reported within the window, or None: silence is a finding, not an error."""
     try:
-        return ctx.wait(accepted, REPORT_WINDOW, "the InferencePool to be accepted on the Gateway")
+        return ctx.wait(check, REPORT_WINDOW, what)
     except Outcome:
         return None
