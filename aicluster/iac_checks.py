@@ -430,8 +430,8 @@ def check_tflint(root: Path = TERRAFORM_DIR, progress: Progress = _print) -> lis
     tflint = ensure_tflint(progress)
     findings: list[Finding] = []
     for name in tflint.unavailable:
-        progress(f"  tflint ruleset {name}: unavailable (its Go module is refused by the Go module "
-                 f"proxy reachable here), not run")
+        progress(f"  tflint ruleset {name}: not run (bom.yaml has no tflint-ruleset-{name} binary set: "
+                 f"the Go module proxy reachable where it was written refused its module)")
     for name in configured_plugins():
         if name != "terraform" and name not in tflint.rulesets:
             findings.append(Finding("tflint", str(TFLINT_CONFIG.name),

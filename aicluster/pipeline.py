@@ -295,7 +295,8 @@ def destroy(console: Console, spec: ClusterSpec) -> None:
                 require_cloud(spec.target)
                 released = release_controller_resources(workspace.kubeconfig)
                 line.notes.append(released.skipped or "released before Terraform destroy: "
-                                  + (", ".join(released.deleted) or "nothing to release"))
+                                  + (", ".join(released.stopped + released.deleted)
+                                     or "nothing to release"))
             if runner.has_state():
                 runner.init()
                 runner.destroy()

@@ -1,6 +1,10 @@
 """Teardown of a cloud cluster that leaks nothing: first what controllers created outside
 Terraform (load balancers behind Services and Gateways, nodes the autoscaler added), then
-Terraform destroy, then a search for anything that still carries the cluster's tag."""
+Terraform destroy, then a search for anything that still carries the cluster's tag.
+
+The cluster autoscaler grows the pools' own autoscaling groups, so the machines it added go with
+those groups in Terraform destroy; it is stopped first so that it cannot grow a group meanwhile.
+Karpenter's machines belong to no group: its NodePools are deleted and their machines awaited."""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ GATEWAY = ("gateway.networking.k8s.io", "v1", "gateways")
 # makes Karpenter drain and terminate them.
 KARPENTER_NODE_POOL = ("karpenter.sh", "v1", "nodepools")
 KARPENTER_NODE_CLAIM = ("karpenter.sh", "v1", "nodeclaims")
+# The cluster autoscaler's Deployments (roles/karpenter, cluster_autoscaler.yaml.j2, labels them so).
+CLUSTER_AUTOSCALER_SELECTOR = "app.kubernetes.io/name=cluster-autoscaler"
 
 
 class TeardownError(AiclusterError):
@@ -31,7 +37,25 @@ class Released:
     """What the release step deleted, and why it could not look, if it could not."""
 
     deleted: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
     skipped: str | None = None
+
+
+def stop_cluster_autoscalers(apps: Any) -> list[str]:
+    """Scales every cluster autoscaler to zero replicas; the Deployments it scaled."""
+    stopped = []
+    deployments = apps.list_deployment_for_all_namespaces(label_selector=CLUSTER_AUTOSCALER_SELECTOR)
+    for deployment in deployments.items:
+        namespace, name = deployment.metadata.namespace, deployment.metadata.name
+        if deployment.spec.replicas != 0:
+            apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": 0}})
+        stopped.append(f"Deployment {namespace}/{name} (cluster autoscaler)")
+    return stopped
+
+
+def running_autoscaler_pods(core: Any) -> list[str]:
+    return [f"Pod {pod.metadata.namespace}/{pod.metadata.name} (cluster autoscaler)"
+            for pod in core.list_pod_for_all_namespaces(label_selector=CLUSTER_AUTOSCALER_SELECTOR).items]
 
 
 def _custom_objects(api: Any, group: str, version: str, plural: str) -> list[dict[str, Any]]:
@@ -67,9 +91,10 @@ def _controller_resources(core: Any, custom: Any) -> list[tuple[str, Callable[[]
 
 def release_controller_resources(kubeconfig: Path, timeout: float = 600,
                                  poll: float = 2) -> Released:
-    """Deletes LoadBalancer Services, Gateways and Karpenter NodePools, then waits until they
-    and the machines Karpenter launched are gone, so their controllers free the cloud resources
-    before Terraform removes the network under them."""
+    """Stops the cluster autoscaler, deletes LoadBalancer Services, Gateways and Karpenter
+    NodePools, then waits until they, the autoscaler's pods and the machines Karpenter launched
+    are gone, so their controllers free the cloud resources before Terraform removes the network
+    under them."""
     import urllib3
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
@@ -80,11 +105,13 @@ def release_controller_resources(kubeconfig: Path, timeout: float = 600,
         api_client = config.new_client_from_config(config_file=str(kubeconfig))
         api_client.configuration.retries = 0
         core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+        apps = client.AppsV1Api(api_client)
+        stopped = stop_cluster_autoscalers(apps)
         resources = _controller_resources(core, custom)
     except (urllib3.exceptions.HTTPError, OSError, ApiException) as error:
         return Released(skipped=f"the cluster API cannot be reached ({type(error).__name__}); "
                                 "load balancers its controllers created were not released")
-    released = Released()
+    released = Released(stopped=stopped)
     for description, delete in resources:
         try:
             delete()
@@ -95,6 +122,7 @@ def release_controller_resources(kubeconfig: Path, timeout: float = 600,
 
     def remaining() -> list[str]:
         still = [description for description, _ in _controller_resources(core, custom)]
+        still += running_autoscaler_pods(core)
         still += [f"NodeClaim {claim['metadata']['name']} (Karpenter machine)"
                   for claim in _custom_objects(custom, *KARPENTER_NODE_CLAIM)]
         return still

@@ -204,9 +204,9 @@ def test_module_follows_the_inputs_and_outputs_contracts(cloud: str) -> None:
     assert interface_problems(TERRAFORM_DIR / cloud, cloud) == []
 
 
-@pytest.mark.parametrize("cloud", CLOUDS)
-def test_every_module_has_the_standard_files_and_a_readme(cloud: str) -> None:
-    for module in module_dirs(TERRAFORM_DIR / cloud):
+@pytest.mark.parametrize("target", [*CLOUDS, *sorted(NOT_CLOUDS)])
+def test_every_module_has_the_standard_files_and_a_readme(target: str) -> None:
+    for module in module_dirs(TERRAFORM_DIR / target):
         missing = [name for name in MODULE_FILES if not (module / name).is_file()]
         assert missing == [], f"{module.relative_to(TERRAFORM_DIR)} lacks {missing}"
         assert len((module / "README.md").read_text().split()) > 30, f"{module} README is a stub"
