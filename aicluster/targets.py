@@ -34,7 +34,8 @@ PLATFORM_PLAYBOOKS = ["scheduling", "operator", "observability", "gateway"]
 LOCAL_PORTS = ["kueue_webhook", "kueue_metrics", "kueue_health", "karpenter_metrics",
                "karpenter_health", "trainer_webhook", "trainer_metrics", "trainer_health",
                "jobset_webhook", "jobset_metrics", "jobset_health", "dcgm_exporter", "prometheus",
-               "prometheus_adapter", "gateway_http", "gateway_api", "gateway_metrics"]
+               "prometheus_adapter", "gateway_http", "gateway_api", "gateway_metrics",
+               "prometheus_operator"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def target_plan(spec: ClusterSpec) -> TargetPlan:
             binaries.append("karpenter-kwok")
             sources.append("karpenter")
         if spec.components.observability:
-            binaries += ["prometheus", "prometheus-adapter"]
+            binaries += ["prometheus", "prometheus-adapter", "prometheus-operator"]
+            sources.append("prometheus-operator")
         if spec.components.gateway:
             binaries.append("traefik")
             sources += ["gateway-api", "gateway-api-inference-extension"]

@@ -1,5 +1,6 @@
 """Observability on the local cluster: the simulated DCGM exporter follows which pods hold GPUs, the real
-Prometheus scrapes it and Kueue, and every dashboard panel's query returns data."""
+Prometheus scrapes it and Kueue, discovers workloads through ServiceMonitors and PodMonitors (turned
+into scrape configs by the real prometheus-operator), and every dashboard panel's query returns data."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 import yaml
 
 from aicluster.paths import REPO_ROOT
+from aicluster.validation import stand_ins
 from tests.integration.conftest import Aicluster, CliResult
-from tests.integration.kube import Kube, gpu_job, wait_until
+from tests.integration.kube import RESTRICTED_CONTAINER_SECURITY, WORKLOAD_IMAGE, Kube, gpu_job, wait_until
 
 pytestmark = pytest.mark.integration
 NAME = "itest-small"
@@ -132,3 +134,75 @@ def test_every_rule_is_loaded_healthy_and_reads_served_series(kube: Kube, promet
         return not missing
 
     wait_until(all_served, 90, f"every series the rules read (missing: {missing})")
+
+
+MONITORS_NAMESPACE = "monitored-workloads"
+MONITORING = ("monitoring.coreos.com", "v1")
+
+
+def active_targets(prometheus: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{prometheus}/api/v1/targets?state=active", timeout=10) as response:
+        return json.loads(response.read())["data"]["activeTargets"]
+
+
+def test_a_service_monitor_makes_prometheus_scrape_the_service(kube: Kube, prometheus: str) -> None:
+    """The real prometheus-operator turns a ServiceMonitor into a scrape config of the local Prometheus,
+    which then discovers the Service's endpoints and scrapes them: nothing else names the workload."""
+    address = stand_ins.host_address()
+    assert address, "this host needs an address on its default route for the stand-in server"
+    body = "# TYPE monitored_requests_total counter\nmonitored_requests_total 42\n"
+    handler = stand_ins.text_handler(lambda _path: (200, "text/plain; version=0.0.4", body))
+    with kube.scratch_namespace(MONITORS_NAMESPACE) as namespace, stand_ins.serving(handler, address) as port:
+        kube.core.create_namespaced_service(namespace, {
+            "metadata": {"name": "model-server", "labels": {"app": "model-server"}},
+            "spec": {"ports": [{"name": "metrics", "port": 8000}]}})
+        kube.custom.create_namespaced_custom_object("discovery.k8s.io", "v1", namespace, "endpointslices", {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "model-server-1", "labels": {"kubernetes.io/service-name": "model-server"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "metrics", "port": port, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}]})
+        kube.custom.create_namespaced_custom_object(*MONITORING, namespace, "servicemonitors", {
+            "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": {"name": "model-server"},
+            "spec": {"selector": {"matchLabels": {"app": "model-server"}},
+                     "endpoints": [{"port": "metrics", "interval": "5s"}]}})
+        job = f"serviceMonitor/{namespace}/model-server/0"
+        series = wait_until(
+            lambda: query(prometheus, f'monitored_requests_total{{namespace="{namespace}"}}'), 120,
+            f"Prometheus to scrape the Service through {job}")
+        labels = series[0]["metric"]
+        assert (labels["service"], labels["endpoint"]) == ("model-server", "metrics")
+        assert series[0]["value"][1] == "42"
+        assert labels["instance"] == f"{address}:{port}"
+        targets = [t for t in active_targets(prometheus) if t["scrapePool"] == job]
+        assert [t["health"] for t in targets] == ["up"], targets
+    # Deleting the ServiceMonitor (with its namespace) removes the scrape config again.
+    wait_until(lambda: not [t for t in active_targets(prometheus) if t["scrapePool"] == job], 120,
+               f"{job} to leave Prometheus's targets")
+
+
+def test_a_pod_monitor_makes_prometheus_discover_the_pods(kube: Kube, prometheus: str) -> None:
+    """A PodMonitor's pods become Prometheus targets at their pod IP and named port. Simulated pods run
+    no server, so the scrape itself is not asserted: only the discovery, which is the cluster's own."""
+    with kube.scratch_namespace(MONITORS_NAMESPACE) as namespace:
+        kube.core.create_namespaced_pod(namespace, {
+            "metadata": {"name": "trainer-0", "labels": {"app": "trainer"}},
+            "spec": {"automountServiceAccountToken": False,
+                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{"name": "trainer", "image": WORKLOAD_IMAGE,
+                                     "securityContext": RESTRICTED_CONTAINER_SECURITY,
+                                     "ports": [{"name": "metrics", "containerPort": 9102}]}]}})
+        kube.custom.create_namespaced_custom_object(*MONITORING, namespace, "podmonitors", {
+            "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+            "metadata": {"name": "trainer"},
+            "spec": {"selector": {"matchLabels": {"app": "trainer"}},
+                     "podMetricsEndpoints": [{"port": "metrics", "interval": "5s"}]}})
+        pod = wait_until(lambda: next((p for p in kube.pods(namespace, "app=trainer") if p.status.pod_ip),
+                                      None), 90, "the pod to be scheduled and get an IP")
+        job = f"podMonitor/{namespace}/trainer/0"
+        targets = wait_until(lambda: [t for t in active_targets(prometheus) if t["scrapePool"] == job], 120,
+                             f"Prometheus to discover the pod through {job}")
+        found = [tuple(t["labels"][key] for key in ("namespace", "pod", "container", "instance"))
+                 for t in targets]
+        assert found == [(namespace, "trainer-0", "trainer", f"{pod.status.pod_ip}:9102")]

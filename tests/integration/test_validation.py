@@ -63,6 +63,9 @@ def test_build_validated_the_cluster_and_wrote_every_artifact(small_cluster: Cli
                            "ai_inference", "ai_service_metrics"):
         assert results[requirement_id]["status"] == "PASS", results[requirement_id]
         assert results[requirement_id]["source"] == "simulated"
+    # The workload is found the way upstream's test finds it: through a ServiceMonitor.
+    service_metrics = results["ai_service_metrics"]
+    assert "through a ServiceMonitor" in service_metrics["reason"], service_metrics
     # What needs real GPUs is said so, never passed.
     secure = results["secure_accelerator_access"]
     assert secure["status"] == "SKIP" and "real GPU" in secure["reason"], secure

@@ -1,5 +1,8 @@
 """ai_service_metrics: the monitoring system discovers a workload that exposes Prometheus metrics, scrapes
-it, and its query API returns exactly what the workload counted."""
+it, and its query API returns exactly what the workload counted.
+
+As upstream's TestAIServiceMetrics does, scraping is configured by a ServiceMonitor where the cluster
+serves that kind (prometheus-operator); elsewhere by the Service's prometheus.io scrape annotations."""
 
 from __future__ import annotations
 
@@ -18,6 +21,21 @@ PROMETHEUS_NAMES = ("prometheus", "prometheus-operated", "prometheus-server", "p
 REQUESTS = 10
 # Annotations by which Prometheus's Kubernetes service discovery keeps a Service's endpoints.
 SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}
+MONITORING_GROUP, MONITORING_VERSION = "monitoring.coreos.com", "v1"
+
+
+def service_monitor(ctx: CheckContext, namespace: str, name: str) -> dict[str, Any]:
+    """A ServiceMonitor that selects this run's Service in namespace and scrapes its /metrics."""
+    return {
+        "apiVersion": f"{MONITORING_GROUP}/{MONITORING_VERSION}",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": name, "namespace": namespace, "labels": ctx.labels()},
+        "spec": {
+            "selector": {"matchLabels": ctx.labels()},
+            "namespaceSelector": {"matchNames": [namespace]},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": "5s"}],
+        },
+    }
 
 
 def prometheus_services(ctx: CheckContext) -> list[Any]:
@@ -108,8 +126,24 @@ def ai_service_metrics(ctx: CheckContext) -> Outcome:
         ctx.namespace() as namespace,
         stand_ins.serving(stand_ins.text_handler(stub.respond), address) as served,
     ):
-        # Nothing tells Prometheus about this workload but the Service's scrape annotations.
-        stand_ins.publish(ctx, namespace, "inference", address, served, 8080, SCRAPE_ANNOTATIONS)
+        # Nothing tells Prometheus about this workload but a ServiceMonitor or the Service's annotations.
+        if "servicemonitors" in ctx.cluster.served_resources(f"{MONITORING_GROUP}/{MONITORING_VERSION}"):
+            stand_ins.publish(ctx, namespace, "inference", address, served, 8080)
+            ctx.cluster.custom.create_namespaced_custom_object(
+                MONITORING_GROUP,
+                MONITORING_VERSION,
+                namespace,
+                "servicemonitors",
+                service_monitor(ctx, namespace, "inference"),
+            )
+            discovery = "a ServiceMonitor"
+            ctx.record(
+                f"created the ServiceMonitor {namespace}/inference",
+                "it selects the Service by this run's label",
+            )
+        else:
+            stand_ins.publish(ctx, namespace, "inference", address, served, 8080, SCRAPE_ANNOTATIONS)
+            discovery = "the Service's scrape annotations"
         for _ in range(REQUESTS):
             with urllib.request.urlopen(f"http://{address}:{served}/v1/completions", timeout=5) as response:
                 response.read()
@@ -136,6 +170,6 @@ def ai_service_metrics(ctx: CheckContext) -> Outcome:
             raise fail(f"the scraped series does not name the workload's namespace: {labels}")
     return Outcome(
         Status.PASS,
-        f"{ctx.implementation} discovered the annotated Service, scraped it, and reported all {REQUESTS} "
-        "requests with latency and queue depth",
+        f"{ctx.implementation} discovered the workload through {discovery}, scraped it, and reported all "
+        f"{REQUESTS} requests with latency and queue depth",
     )

@@ -99,11 +99,20 @@ would_change:
 """
 
 
+class ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: CRDs weigh megabytes
+    """YAML 1.1 reads a lone `=` (an enum value in some CRDs) as the "value" type; the API server's
+    YAML 1.2 reads it as a string."""
+
+
+ManifestLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def documents(module: AnsibleModule) -> list[dict[str, Any]]:
     manifests = list(module.params["definitions"])
     for path in module.params["files"]:
         with Path(path).open(encoding="utf-8") as stream:
-            manifests.extend(document for document in yaml.safe_load_all(stream) if document)
+            loaded = yaml.load_all(stream, Loader=ManifestLoader)  # a SafeLoader: no arbitrary objects
+            manifests.extend(document for document in loaded if document)
     for index, manifest in enumerate(manifests):
         missing = [key for key in ("apiVersion", "kind") if not manifest.get(key)]
         if missing or not (manifest.get("metadata") or {}).get("name"):

@@ -25,7 +25,8 @@ description:
   - Applies (server-side) the namespace (restricted by Pod Security), the service account, a
     service-account-token Secret and, with I(cluster_rules), a ClusterRole and its binding; waits until
     the controller manager has filled in the token; writes a kubeconfig (mode 0600) that reaches the
-    admin kubeconfig's server with that token, and the bare token with I(token_file).
+    admin kubeconfig's server with that token, the bare token with I(token_file) and the server's CA
+    certificate with I(ca_file).
   - Reports a change only when an object's content or a written file changes.
 options:
   admin_kubeconfig:
@@ -41,6 +42,10 @@ options:
     default: []
   kubeconfig: {description: Where to write the token kubeconfig., type: path, required: true}
   token_file: {description: Where to write the bare token; none when unset., type: path, required: false}
+  ca_file:
+    description: Where to write the API server's CA certificate (PEM); none when unset.
+    type: path
+    required: false
   field_manager:
     description: Field manager of the applied objects.
     type: str
@@ -60,6 +65,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+server:
+  description: URL of the API server the kubeconfig reaches.
+  type: str
+  returned: success
 objects:
   description: Each object and whether it was created, configured or unchanged.
   type: list
@@ -159,6 +168,7 @@ def main() -> None:
             "cluster_rules": {"type": "list", "elements": "dict", "default": []},
             "kubeconfig": {"type": "path", "required": True},
             "token_file": {"type": "path", "required": False},
+            "ca_file": {"type": "path", "required": False},
             "field_manager": {"type": "str", "default": "aicluster-identity"},
             "token_timeout": {"type": "int", "default": 60},
         },
@@ -190,8 +200,12 @@ def main() -> None:
     written = write_private(Path(params["kubeconfig"]), token_kubeconfig(admin, params["name"], token))
     if params["token_file"]:
         written = write_private(Path(params["token_file"]), token) or written
+    cluster = admin["clusters"][0]["cluster"]
+    if params["ca_file"]:
+        ca = b64decode(cluster["certificate-authority-data"]).decode()
+        written = write_private(Path(params["ca_file"]), ca) or written
     changed = written or any(r["result"] != "unchanged" for r in results)
-    module.exit_json(changed=changed, objects=results)
+    module.exit_json(changed=changed, objects=results, server=cluster["server"])
 
 
 if __name__ == "__main__":
