@@ -47,8 +47,10 @@ def inventory(target: str, work_dir: Path) -> dict[str, Any]:
     return build_inventory(outputs, work_dir, sys.executable, SshClient())
 
 
-def run_platform(target: str, kubeconfig: Path, tmp: Path, allow_unpinned: bool = True,
-                 playbooks: list[Path] = PLAYBOOKS) -> tuple[int, dict[str, Any], str]:
+def start_platform(target: str, kubeconfig: Path, tmp: Path, allow_unpinned: bool = True,
+                   playbooks: list[Path] = PLAYBOOKS) -> subprocess.Popen[bytes]:
+    """Starts the platform playbooks of target as ansible-playbook does on a real cluster, as a dry run;
+    its JSON report goes to tmp/report.json and its errors to tmp/stderr.log."""
     tmp.mkdir(parents=True, exist_ok=True)
     inventory_path = tmp / "hosts.yml"
     inventory_path.write_text(yaml.safe_dump(inventory(target, tmp)))
@@ -65,15 +67,28 @@ def run_platform(target: str, kubeconfig: Path, tmp: Path, allow_unpinned: bool 
                                         for path in playbooks]))
     env = {**ansible_environment(tmp / "ansible"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory_path),
-         "-e", f"@{vars_path}", str(playbook)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    # Files, not pipes: a run that is not being read must never block on a full pipe.
+    with (tmp / "report.json").open("wb") as stdout, (tmp / "stderr.log").open("wb") as stderr:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory_path),
+             "-e", f"@{vars_path}", str(playbook)],
+            cwd=REPO_ROOT, env=env, stdout=stdout, stderr=stderr)
+
+
+def finish_platform(process: subprocess.Popen[bytes], tmp: Path) -> tuple[int, dict[str, Any], str]:
+    """Waits for a started run: its exit code, JSON report and the tail of its output."""
+    returncode = process.wait(timeout=1800)
+    stdout, stderr = (tmp / "report.json").read_text(), (tmp / "stderr.log").read_text()
     try:
-        report = json.loads(completed.stdout)
+        report = json.loads(stdout)
     except json.JSONDecodeError:
         report = {}
-    return completed.returncode, report, completed.stdout[-4000:] + completed.stderr[-2000:]
+    return returncode, report, stdout[-4000:] + stderr[-2000:]
+
+
+def run_platform(target: str, kubeconfig: Path, tmp: Path, allow_unpinned: bool = True,
+                 playbooks: list[Path] = PLAYBOOKS) -> tuple[int, dict[str, Any], str]:
+    return finish_platform(start_platform(target, kubeconfig, tmp, allow_unpinned, playbooks), tmp)
 
 
 def results(report: dict[str, Any], action: str) -> list[dict[str, Any]]:
@@ -146,9 +161,13 @@ def local_kubeconfig(small_cluster: CliResult, aicluster: Aicluster) -> Path:
 def test_real_path_dry_runs_against_the_api_server_twice_without_changes(
         target: str, local_kubeconfig: Path, tmp_path: Path) -> None:
     before = snapshot(local_kubeconfig)
-    first_rc, first, first_tail = run_platform(target, local_kubeconfig, tmp_path / "first")
+    # Dry runs change nothing, so the two runs may overlap: each is one ansible-playbook process that
+    # mostly waits on one core, and this host has two.
+    runs = [(start_platform(target, local_kubeconfig, tmp_path / name), tmp_path / name)
+            for name in ("first", "second")]
+    (first_rc, first, first_tail), (second_rc, second, second_tail) = [
+        finish_platform(process, tmp) for process, tmp in runs]
     assert first_rc == 0, "\n".join(failures(first)) or first_tail
-    second_rc, second, second_tail = run_platform(target, local_kubeconfig, tmp_path / "second")
     assert second_rc == 0, "\n".join(failures(second)) or second_tail
     assert snapshot(local_kubeconfig) == before, "a dry run changed the local cluster"
     for report in (first, second):

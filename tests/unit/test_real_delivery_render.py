@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from aicluster.binaries import install_dir
 from aicluster.bom import load_bom
 from aicluster.platform_release import ReleaseError, RenderRequest, render, resolve, validate_offline
 
@@ -29,10 +28,6 @@ VALUES = {
 }
 MANIFESTS_NAMESPACE = {"prometheus-operator": "default", "prometheus-adapter": "monitoring",
                       "kube-state-metrics": "kube-system"}
-
-pytestmark = pytest.mark.skipif(not (install_dir(BOM.binaries["helm"]) / "helm").is_file(),
-                                reason="the helm binary set is not built yet (./invoke build builds it)")
-
 
 def request(name: str, allow: bool) -> RenderRequest:
     values, drop = VALUES.get(name, ({}, []))
