@@ -17,6 +17,8 @@ IMAGES = BOM.raw["images"]
 VALUES = {
     "jobset": ({"image": {"repository": IMAGES["jobset"]["repository"],
                           "tag": IMAGES["jobset"]["tag"]}}, []),
+    "kueue": ({"controllerManager": {"manager": {"image": {"repository": IMAGES["kueue"]["repository"],
+                                                          "tag": IMAGES["kueue"]["tag"]}}}}, []),
     "kubeflow-trainer": ({"jobset": {"install": False}}, ["jobset", "lws"]),
     "dra-driver-nvidia-gpu": ({"gpuResourcesEnabledOverride": True,
                                "resourceApiVersion": "resource.k8s.io/v1",
