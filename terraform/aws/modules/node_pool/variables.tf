@@ -31,6 +31,11 @@ variable "min_size" {
 variable "max_size" {
   description = "Largest size of the autoscaling group."
   type        = number
+
+  validation {
+    condition     = var.min_size >= 0 && var.min_size <= var.desired_size && var.desired_size <= var.max_size
+    error_message = "The pool needs 0 <= min_size <= desired_size <= max_size."
+  }
 }
 
 variable "desired_size" {
@@ -74,6 +79,11 @@ variable "gpu_access" {
   description = "device-plugin (the nvidia.com/gpu extended resource) or dra; null for CPU pools."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.gpu_access == null || contains(["device-plugin", "dra"], coalesce(var.gpu_access, "none"))
+    error_message = "gpu_access must be device-plugin, dra or null."
+  }
 }
 
 variable "gpu_sharing_replicas" {
