@@ -14,6 +14,25 @@ CLOUDS = ("aws", "gcp", "azure")
 
 
 @dataclass(frozen=True)
+class MigProfile:
+    """A MIG profile such as 1g.10gb: compute slices of 7 and memory slices of 8 per instance."""
+
+    name: str
+    max_instances: int
+    memory_slices: int
+    profile_id: int
+
+    @property
+    def compute_slices(self) -> int:
+        return int(self.name.split("g.", 1)[0])
+
+    @property
+    def memory_mib(self) -> int:
+        """The nominal memory of the profile's name (NVML reports a little less)."""
+        return int(self.name.split(".", 1)[1].removesuffix("gb")) * 1024
+
+
+@dataclass(frozen=True)
 class GpuProduct:
     """One GPU product as the catalog describes it."""
 
@@ -27,6 +46,7 @@ class GpuProduct:
     local_cpu: str
     local_memory: str
     machine_types: dict[str, dict[str, int]]
+    mig_profiles: dict[str, MigProfile]
 
     def max_gpus_per_machine(self) -> int:
         counts = [n for shapes in self.machine_types.values() for n in shapes.values()]
@@ -56,6 +76,11 @@ def load_catalog() -> dict[str, GpuProduct]:
             local_cpu=str(entry["local_shape"]["cpu"]),
             local_memory=str(entry["local_shape"]["memory"]),
             machine_types={cloud: dict(entry["machine_types"].get(cloud) or {}) for cloud in CLOUDS},
+            mig_profiles={
+                profile: MigProfile(profile, int(shape["max"]), int(shape["memory_slices"]),
+                                    int(shape["profile_id"]))
+                for profile, shape in ((entry.get("mig") or {}).get("profiles") or {}).items()
+            },
         )
     return products
 

@@ -22,7 +22,7 @@ REQUIRED_OUTPUTS = (
 # Terraform leaves outputs whose value is null out of `terraform output -json`.
 NULLABLE_OUTPUTS = ("api_endpoint", "ssh", "node_bootstrap")
 POOL_FIELDS = (
-    "gpu_product", "gpus_per_node", "gpu_access", "gpu_sharing_replicas",
+    "gpu_product", "gpus_per_node", "gpu_access", "gpu_sharing_replicas", "gpu_resources", "gpu_mig",
     "gpu_labels", "min_size", "max_size", "desired_size",
     "labels", "taints", "machine_type",
 )

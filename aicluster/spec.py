@@ -10,8 +10,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aicluster.bom import load_bom
-from aicluster.catalog import CLOUDS, load_catalog
+from aicluster.catalog import CLOUDS, GpuProduct, load_catalog
 from aicluster.errors import FieldError, SpecError
+from aicluster.mig import MigLayoutError, place
 from aicluster.profiles import profile_versions
 from aicluster.spec_remote import CapacityReservation, CloudSettings, Onprem, remote_target_errors
 
@@ -20,7 +21,7 @@ LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Labels that aicluster derives from the GPU product; a spec may not set them by hand.
-RESERVED_LABEL_PREFIXES = ("nvidia.com/gpu", "kubernetes.io/hostname", "aicluster.io/")
+RESERVED_LABEL_PREFIXES = ("nvidia.com/gpu", "nvidia.com/mig", "kubernetes.io/hostname", "aicluster.io/")
 MAX_LOCAL_NODES = 5000
 CONFORMANCE_PROFILES = tuple(profile_versions())
 
@@ -34,6 +35,17 @@ class _Strict(BaseModel):
 
 
 GpuAccess = Literal["device-plugin", "dra"]
+MigStrategy = Literal["single", "mixed"]
+
+
+class MigSpec(_Strict):
+    """Every GPU of the pool partitioned into the same MIG devices."""
+
+    # MIG devices per GPU by profile, e.g. {"1g.10gb": 7} or {"3g.40gb": 1, "4g.40gb": 1}.
+    devices: dict[str, int] = Field(min_length=1)
+    # Device plugin pools: "mixed" advertises nvidia.com/mig-<profile> per profile, "single" advertises
+    # every MIG device as nvidia.com/gpu (one profile only). DRA pools publish each MIG device instead.
+    strategy: MigStrategy | None = None
 
 
 class GpuSpec(_Strict):
@@ -44,6 +56,14 @@ class GpuSpec(_Strict):
     access: GpuAccess = "device-plugin"
     # Device plugin time-slicing: each GPU is advertised this many times (1 = no sharing).
     time_slicing_replicas: int = Field(default=1, ge=1, le=64)
+    mig: MigSpec | None = None
+
+    @property
+    def mig_strategy(self) -> MigStrategy | None:
+        """The device plugin's MIG strategy: None for unpartitioned GPUs and for DRA pools."""
+        if self.mig is None or self.access == "dra":
+            return None
+        return self.mig.strategy or "mixed"
 
 
 class NodeCount(_Strict):
@@ -251,6 +271,31 @@ def _check_pool(index: int, pool: NodePool, target: Target) -> list[FieldError]:
     return errors
 
 
+def _check_mig(base: str, gpu: GpuSpec, product: GpuProduct) -> list[FieldError]:
+    assert gpu.mig is not None
+    if not product.mig_profiles:
+        capable = sorted(name for name, item in load_catalog().items() if item.mig_profiles)
+        return [FieldError(f"{base}.mig", f"{product.name} does not support MIG; MIG-capable products: "
+                                          f"{', '.join(capable)}")]
+    errors = [FieldError(f"{base}.mig.devices.{name}", f"must be at least 1, not {instances}")
+              for name, instances in gpu.mig.devices.items() if instances < 1]
+    if gpu.access == "dra" and gpu.mig.strategy is not None:
+        errors.append(FieldError(f"{base}.mig.strategy", "the MIG strategy is a device plugin setting; a "
+                                                         "DRA pool publishes every MIG device in its slice"))
+    if gpu.mig.strategy == "single" and len(gpu.mig.devices) != 1:
+        errors.append(FieldError(f"{base}.mig.strategy", "the single strategy needs exactly one profile in "
+                                                         "devices; use mixed for several"))
+    if gpu.time_slicing_replicas > 1:
+        errors.append(FieldError(f"{base}.time_slicing_replicas", "a pool shares its GPUs through MIG or "
+                                                                  "through time-slicing, not both"))
+    if not errors:
+        try:
+            place(product, gpu.mig.devices)
+        except MigLayoutError as error:
+            errors.append(FieldError(f"{base}.mig.devices", str(error)))
+    return errors
+
+
 def _check_gpu(base: str, pool: NodePool, target: Target) -> list[FieldError]:
     assert pool.gpu is not None
     catalog = load_catalog()
@@ -269,6 +314,8 @@ def _check_gpu(base: str, pool: NodePool, target: Target) -> list[FieldError]:
             f"{base}.gpu.time_slicing_replicas",
             "time-slicing is a device plugin setting; a DRA pool shares GPUs through claims",
         ))
+    if pool.gpu.mig is not None:
+        errors += _check_mig(f"{base}.gpu", pool.gpu, product)
     if pool.gpu.count > product.max_gpus_per_machine():
         errors.append(
             FieldError(

@@ -9,6 +9,7 @@ from typing import Any
 from aicluster.bom import load_bom
 from aicluster.catalog import feature_discovery_labels, load_catalog
 from aicluster.errors import FieldError, SpecError, StageError
+from aicluster.mig import device_plugin_resources, feature_discovery_mig_labels
 from aicluster.paths import PLAYBOOKS_DIR, TERRAFORM_DIR
 from aicluster.spec import ClusterSpec, NodePool
 from aicluster.spec_remote import (
@@ -93,16 +94,25 @@ def _pool_contract(pool: NodePool) -> dict[str, Any]:
         if pool.gpu.access == "device-plugin" and pool.gpu.time_slicing_replicas > 1:
             labels["nvidia.com/gpu.replicas"] = str(pool.gpu.time_slicing_replicas)
             labels["nvidia.com/gpu.sharing-strategy"] = "time-slicing"
+        mig_devices = dict(pool.gpu.mig.devices) if pool.gpu.mig else {}
+        if mig_devices:
+            labels.update(feature_discovery_mig_labels(product, pool.gpu.count, mig_devices,
+                                                       pool.gpu.mig_strategy))
         gpu_fields: dict[str, Any] = {
             "gpu_product": product.name,
             "gpus_per_node": pool.gpu.count,
             "gpu_access": pool.gpu.access,
             "gpu_sharing_replicas": pool.gpu.time_slicing_replicas,
+            # What the device plugin advertises per node; DRA pools publish ResourceSlices instead.
+            "gpu_resources": device_plugin_resources(pool.gpu.count, pool.gpu.time_slicing_replicas,
+                                                     mig_devices, pool.gpu.mig_strategy)
+            if pool.gpu.access == "device-plugin" else {},
+            "gpu_mig": {"devices": mig_devices, "strategy": pool.gpu.mig_strategy} if mig_devices else None,
             "gpu_labels": labels,
         }
     else:
         gpu_fields = {"gpu_product": None, "gpus_per_node": 0, "gpu_access": None,
-                      "gpu_sharing_replicas": 1, "gpu_labels": {}}
+                      "gpu_sharing_replicas": 1, "gpu_resources": {}, "gpu_mig": None, "gpu_labels": {}}
     return {
         **gpu_fields,
         "min_size": pool.nodes.min,

@@ -5,7 +5,12 @@ a ResourceSlice. Simulated nodes have no GPUs and no kubelet, so this process pu
 node that uses DRA, the ResourceSlice that the plugin would publish there: one pool named after the
 node, one device per GPU with the attributes the real driver sets (uuid, productName, brand,
 architecture, cudaComputeCapability, driverVersion, cudaDriverVersion, PCI bus ID) and the GPU's
-memory as capacity. It keeps the slices in step as nodes come and go. kube-scheduler allocates
+memory as capacity. A node whose GPUs are partitioned with MIG (GPU Feature Discovery's
+nvidia.com/mig-<profile>.count labels) gets the driver's MIG devices instead: named as the driver
+names them (gpu-<minor>-mig-<profile>-<profile id>-<placement>), type "mig", the profile and the
+parent GPU's UUID, the profile's memory and the memory slices it occupies as capacity (the engine
+counts that NVML reports per profile are not simulated). It keeps the slices in step as nodes come
+and go. kube-scheduler allocates
 ResourceClaims against these slices exactly as it does against a real driver's.
 
     python -m aicluster.simulators.gpu_dra_driver --kubeconfig FILE
@@ -22,8 +27,9 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from aicluster.catalog import load_catalog
-from aicluster.simulators.gpu_identity import gpu_pci_bus_id, gpu_uuid
+from aicluster.catalog import GpuProduct, load_catalog
+from aicluster.mig import MigDevice, place
+from aicluster.simulators.gpu_identity import gpu_pci_bus_id, gpu_uuid, mig_uuid
 from aicluster.simulators.signals import exit_on_stop_signals
 
 LOG = logging.getLogger("gpu-dra-driver")
@@ -42,6 +48,18 @@ def _version(*parts: str) -> str:
     return ".".join(numbers[:3])
 
 
+def _mig_layout(product: GpuProduct | None, labels: dict[str, str], gpus: int) -> list[MigDevice]:
+    """The MIG devices of one GPU, from the node's per-profile count labels; [] when unpartitioned."""
+    if product is None or gpus == 0 or labels.get("nvidia.com/mig.capable") != "true":
+        return []
+    devices = {}
+    for key, value in labels.items():
+        profile = key.removeprefix("nvidia.com/mig-").removesuffix(".count")
+        if key.startswith("nvidia.com/mig-") and key.endswith(".count") and int(value) > 0:
+            devices[profile] = int(value) // gpus
+    return place(product, devices) if devices else []
+
+
 def device_slice(node: dict[str, Any], driver_name: str) -> dict[str, Any]:
     """The ResourceSlice that the NVIDIA DRA kubelet plugin would publish for this node."""
     name = node["metadata"]["name"]
@@ -58,23 +76,42 @@ def device_slice(node: dict[str, Any], driver_name: str) -> dict[str, Any]:
                       labels.get("nvidia.com/cuda.driver.rev", ""))
     cuda = _version(labels.get("nvidia.com/cuda.runtime.major", ""),
                     labels.get("nvidia.com/cuda.runtime.minor", ""))
+    layout = _mig_layout(product, labels, count)
     devices = []
     for minor in range(count):
-        devices.append({
-            "name": f"gpu-{minor}",
-            "attributes": {
-                "type": {"string": "gpu"},
-                "uuid": {"string": gpu_uuid(name, minor)},
-                "productName": {"string": product_name},
-                "brand": {"string": "Nvidia"},
-                "architecture": {"string": _architecture(labels.get("nvidia.com/gpu.family", ""))},
-                "cudaComputeCapability": {"version": compute},
-                "driverVersion": {"version": driver},
-                "cudaDriverVersion": {"version": cuda},
-                "resource.kubernetes.io/pciBusID": {"string": gpu_pci_bus_id(minor)},
-            },
-            "capacity": {"memory": {"value": f"{memory_mib}Mi"}},
-        })
+        common = {
+            "productName": {"string": product_name},
+            "brand": {"string": "Nvidia"},
+            "architecture": {"string": _architecture(labels.get("nvidia.com/gpu.family", ""))},
+            "cudaComputeCapability": {"version": compute},
+            "driverVersion": {"version": driver},
+            "cudaDriverVersion": {"version": cuda},
+            "resource.kubernetes.io/pciBusID": {"string": gpu_pci_bus_id(minor)},
+        }
+        if not layout:
+            devices.append({
+                "name": f"gpu-{minor}",
+                "attributes": {"type": {"string": "gpu"}, "uuid": {"string": gpu_uuid(name, minor)},
+                               **common},
+                "capacity": {"memory": {"value": f"{memory_mib}Mi"}},
+            })
+            continue
+        for mig in layout:
+            start, size = mig.placement_start, mig.profile.memory_slices
+            capacity = {"memory": {"value": f"{mig.profile.memory_mib}Mi"}}
+            capacity.update({f"memorySlice{index}": {"value": "1"} for index in range(start, start + size)})
+            profile_name = mig.profile.name.replace(".", "")
+            devices.append({
+                "name": f"gpu-{minor}-mig-{profile_name}-{mig.profile.profile_id}-{start}",
+                "attributes": {
+                    "type": {"string": "mig"},
+                    "uuid": {"string": mig_uuid(name, minor, start)},
+                    "parentUUID": {"string": gpu_uuid(name, minor)},
+                    "profile": {"string": mig.profile.name},
+                    **common,
+                },
+                "capacity": capacity,
+            })
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ResourceSlice",

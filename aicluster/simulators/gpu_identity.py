@@ -11,5 +11,9 @@ def gpu_uuid(node: str, index: int) -> str:
     return f"GPU-{uuid.uuid5(UUID_NAMESPACE, f'{node}/{index}')}"
 
 
+def mig_uuid(node: str, index: int, placement_start: int) -> str:
+    return f"MIG-{uuid.uuid5(UUID_NAMESPACE, f'{node}/{index}/mig/{placement_start}')}"
+
+
 def gpu_pci_bus_id(index: int) -> str:
     return f"0000:{0x18 + 0x10 * index:02x}:00.0"

@@ -35,18 +35,23 @@ def class_selects_driver(device_class: dict[str, Any], driver: str) -> bool:
     return any(driver in expression for expression in expressions)
 
 
-def published_devices(ctx: CheckContext, driver: str) -> dict[str, list[str]]:
-    """Node name -> device names that the driver publishes there."""
+def published_devices(ctx: CheckContext, driver: str, device_type: str = "gpu") -> dict[str, list[str]]:
+    """Node name -> names of the devices of a type (the NVIDIA driver's "gpu" or "mig"; a device
+    without the attribute counts as a whole GPU) that the driver publishes there."""
     devices: dict[str, list[str]] = {}
     for item in ctx.cluster.list_custom(DRA_GROUP, DRA_VERSION, "resourceslices"):
         spec = item["spec"]
-        if spec.get("driver") == driver and spec.get("nodeName"):
-            devices.setdefault(spec["nodeName"], []).extend(d["name"] for d in spec.get("devices") or [])
+        if spec.get("driver") != driver or not spec.get("nodeName"):
+            continue
+        for device in spec.get("devices") or []:
+            kind = ((device.get("attributes") or {}).get("type") or {}).get("string", "gpu")
+            if kind == device_type:
+                devices.setdefault(spec["nodeName"], []).append(device["name"])
     return devices
 
 
 def dra_nodes(ctx: CheckContext, driver: str) -> list[DraNode]:
-    """Ready, schedulable nodes where the driver publishes at least one device."""
+    """Ready, schedulable nodes where the driver publishes at least one whole GPU."""
     published = published_devices(ctx, driver)
     return [
         DraNode(node, published[node.metadata.name])

@@ -128,7 +128,7 @@ module "node_pool" {
   gpu_product           = each.value.gpu_product
   gpus_per_node         = each.value.gpus_per_node
   gpu_access            = each.value.gpu_access
-  gpu_sharing_replicas  = each.value.gpu_sharing_replicas
+  gpu_resources         = each.value.gpu_resources
   gpu_labels            = each.value.gpu_labels
   labels                = each.value.labels
   taints                = each.value.taints

@@ -53,6 +53,8 @@ output "node_pools" {
       gpus_per_node        = pool.gpus_per_node
       gpu_access           = pool.gpu_access
       gpu_sharing_replicas = pool.gpu_sharing_replicas
+      gpu_resources        = pool.gpu_resources
+      gpu_mig              = pool.gpu_mig
       gpu_labels           = pool.gpu_labels
       min_size             = pool.min_size
       max_size             = pool.max_size

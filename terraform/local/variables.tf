@@ -39,6 +39,7 @@ variable "node_pools" {
     gpus_per_node        = optional(number, 0)
     gpu_access           = optional(string)
     gpu_sharing_replicas = optional(number, 1)
+    gpu_resources        = optional(map(number), {})
     gpu_labels           = optional(map(string), {})
     min_size             = number
     max_size             = number
@@ -46,12 +47,24 @@ variable "node_pools" {
     cpu                  = string
     memory               = string
     labels               = optional(map(string), {})
+    gpu_mig = optional(object({
+      devices  = map(number)
+      strategy = optional(string)
+    }))
     taints = optional(list(object({
       key    = string
       value  = optional(string, "")
       effect = string
     })), [])
   }))
+
+  validation {
+    condition = alltrue([
+      for name, pool in var.node_pools :
+      contains(["single", "mixed"], coalesce(try(pool.gpu_mig.strategy, null), "mixed")) && alltrue([for count in values(pool.gpu_resources) : count >= 1])
+    ])
+    error_message = "gpu_mig.strategy must be single, mixed or null, and every gpu_resources count at least 1."
+  }
 
   validation {
     condition     = length(var.node_pools) > 0

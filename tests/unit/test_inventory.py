@@ -18,10 +18,12 @@ OUTPUTS = {
                              "connection": "local"}],
     "node_pools": {
         "gpu": {"gpu_product": "L4", "gpus_per_node": 1, "gpu_access": "dra", "gpu_sharing_replicas": 1,
+                "gpu_resources": {}, "gpu_mig": None,
                 "gpu_labels": {"nvidia.com/gpu.count": "1"},
                 "min_size": 0, "max_size": 2, "desired_size": 1, "labels": {}, "taints": [],
                 "machine_type": "simulated", "cpu": "4", "memory": "16Gi"},
         "cpu": {"gpu_product": None, "gpus_per_node": 0, "gpu_access": None, "gpu_sharing_replicas": 1,
+                "gpu_resources": {}, "gpu_mig": None,
                 "gpu_labels": {}, "min_size": 1,
                 "max_size": 1, "desired_size": 1, "labels": {}, "taints": [],
                 "machine_type": "simulated", "cpu": "8", "memory": "32Gi"},

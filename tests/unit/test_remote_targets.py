@@ -55,7 +55,7 @@ def inventory_text(outputs: dict, work_dir: Path, client: SshClient) -> str:
 
 # -- golden files ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", [*CLOUDS, "onprem", "local-small", "local-large"])
+@pytest.mark.parametrize("target", [*CLOUDS, "onprem", "local-small", "local-large", "local-mig"])
 def test_example_spec_renders_the_golden_terraform_inputs(target: str, home: Path) -> None:
     variables = terraform_variables(load_spec(INVENTORIES_DIR / f"{target}.yaml"))
     compare_with_golden(f"{target}.tfvars.json", json.dumps(variables, indent=2, sort_keys=True) + "\n")

@@ -42,7 +42,7 @@ locals {
 
   # Node-template tags: what a node of this pool will offer, so the cluster autoscaler can
   # scale the group up from zero for pods that need GPUs, labels or tolerations.
-  advertised_gpus = local.gpu_pool && var.gpu_access == "device-plugin" ? var.gpus_per_node * var.gpu_sharing_replicas : 0
+  advertised_resources = local.gpu_pool && var.gpu_access == "device-plugin" ? var.gpu_resources : {}
   autoscaler_tags = merge(
     {
       "k8s.io/cluster-autoscaler/enabled"             = "true"
@@ -50,7 +50,7 @@ locals {
     },
     { for key, value in local.template_labels : "k8s.io/cluster-autoscaler/node-template/label/${key}" => value },
     { for taint in var.taints : "k8s.io/cluster-autoscaler/node-template/taint/${taint.key}" => "${taint.value}:${taint.effect}" },
-    local.advertised_gpus > 0 ? { "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" = tostring(local.advertised_gpus) } : {},
+    { for name, count in local.advertised_resources : "k8s.io/cluster-autoscaler/node-template/resources/${name}" => tostring(count) },
   )
 
   instance_tags = merge(var.tags, {

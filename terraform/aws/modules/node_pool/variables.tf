@@ -86,10 +86,15 @@ variable "gpu_access" {
   }
 }
 
-variable "gpu_sharing_replicas" {
-  description = "Device plugin time-slicing replicas: each GPU is advertised this many times."
-  type        = number
-  default     = 1
+variable "gpu_resources" {
+  description = "Extended resources a node advertises through the device plugin (name => count per node): nvidia.com/gpu, or nvidia.com/mig-<profile> for MIG partitions. Node-template tags only."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name, count in var.gpu_resources : count >= 1 && startswith(name, "nvidia.com/")])
+    error_message = "gpu_resources maps nvidia.com/ resource names to counts of at least 1."
+  }
 }
 
 variable "gpu_labels" {

@@ -48,7 +48,7 @@ locals {
     },
     { for key, value in local.node_labels : "k8s.io_cluster-autoscaler_node-template_label_${replace(key, "/", "_")}" => value },
     { for taint in local.node_taints : "k8s.io_cluster-autoscaler_node-template_taint_${replace(taint.key, "/", "_")}" => "${taint.value}:${taint.effect}" },
-    local.device_gpus ? { "k8s.io_cluster-autoscaler_node-template_resources_nvidia.com_gpu" = tostring(var.pool.gpus_per_node * var.pool.gpu_sharing_replicas) } : {},
+    { for name, count in(local.device_gpus ? var.pool.gpu_resources : {}) : "k8s.io_cluster-autoscaler_node-template_resources_${replace(name, "/", "_")}" => tostring(count) },
   )
   scale_set_tags = merge(var.tags, { "aicluster.io_pool" = var.pool_name, "aicluster.io_role" = "node" }, local.autoscaler_tags)
 

@@ -55,7 +55,7 @@ locals {
     "arch=amd64",
     "node_labels=${join(",", [for key in sort(keys(local.node_labels)) : "${key}=${local.node_labels[key]}"])}",
     "node_taints=${join(",", [for taint in local.node_taints : "${taint.key}=${taint.value}:${taint.effect}"])}",
-    local.device_gpus ? "extended_resources=nvidia.com/gpu=${var.pool.gpus_per_node * var.pool.gpu_sharing_replicas}" : "",
+    local.device_gpus && length(var.pool.gpu_resources) > 0 ? "extended_resources=${join(",", [for name in sort(keys(var.pool.gpu_resources)) : "${name}=${var.pool.gpu_resources[name]}"])}" : "",
   ]))
 
   join_configuration = {

@@ -34,11 +34,16 @@ variable "pool" {
     gpus_per_node        = optional(number, 0)
     gpu_access           = optional(string)
     gpu_sharing_replicas = optional(number, 1)
+    gpu_resources        = optional(map(number), {})
     gpu_labels           = optional(map(string), {})
     min_size             = number
     max_size             = number
     desired_size         = number
     labels               = optional(map(string), {})
+    gpu_mig = optional(object({
+      devices  = map(number)
+      strategy = optional(string)
+    }))
     taints = optional(list(object({
       key    = string
       value  = optional(string, "")
