@@ -19,7 +19,8 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 CLUSTER_PROCESSES = {
     "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
     "kueue", "aicluster.simulators.gpu_dra_driver", "karpenter-kwok", "jobset", "trainer-controller-manager",
-    "aicluster.simulators.dcgm_exporter", "prometheus", "prometheus-adapter", "traefik",
+    "aicluster.simulators.dcgm_exporter", "prometheus", "prometheus-adapter", "prometheus-operator",
+    "aicluster.prometheus_operator_sync", "traefik",
 }
 
 
