@@ -34,8 +34,7 @@ def mig_cluster(aicluster: Aicluster, tmp_path_factory: pytest.TempPathFactory) 
     document = yaml.safe_load((INVENTORIES_DIR / "local-mig.yaml").read_text())
     document["name"] = NAME
     # Only the components that MIG involves: a smaller, faster cluster.
-    document["components"] = {"observability": False, "gateway": False, "ai_operator": False,
-                              "cluster_autoscaler": False}
+    document["components"] = {"observability": False, "gateway": False, "ai_operator": False}
     spec = tmp_path_factory.mktemp("mig") / f"{NAME}.yaml"
     spec.write_text(yaml.safe_dump(document))
     built = aicluster.run("build", "--spec", str(spec), "--skip-validate")
@@ -95,6 +94,42 @@ def test_kueue_admits_mig_jobs_within_the_quota_counted_in_mig_devices(kube: Kub
         assert not [p for p in kube.pods("team-a", "job=mig-over") if p.spec.node_name]
     finally:
         kube.delete_jobs("team-a")
+
+
+def mig_pod(name: str, devices: int) -> dict[str, Any]:
+    requests = {"cpu": "1", "memory": "1Gi", MIG_RESOURCE: str(devices)}
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "nodeSelector": {"aicluster.io/pool": "a100-mig"},
+            "containers": [{"name": "main", "image": WORKLOAD_IMAGE,
+                            "securityContext": RESTRICTED_CONTAINER_SECURITY,
+                            "resources": {"requests": requests, "limits": {MIG_RESOURCE: str(devices)}}}],
+        },
+    }
+
+
+def test_the_autoscaler_adds_a_node_for_mig_devices_the_pool_lacks(kube: Kube) -> None:
+    """Two pods of 40 MIG devices do not fit the pool's one node (56): Karpenter, which knows the
+    pool's machine from what its device plugin advertises, adds a node with 56 more."""
+    with kube.scratch_namespace("itest-mig-scale") as namespace:
+        for name in ("mig-40-a", "mig-40-b"):
+            kube.core.create_namespaced_pod(namespace, mig_pod(name, 40))
+
+        def both_running() -> list[Any] | None:
+            pods = kube.core.list_namespaced_pod(namespace).items
+            running = [p for p in pods if p.status.phase == "Running" and p.spec.node_name]
+            return running if len(running) == 2 else None
+
+        pods = wait_until(both_running, 120, "both MIG pods to run, one on a new node")
+        nodes = {pod.spec.node_name for pod in pods}
+        assert len(nodes) == 2 and f"{NAME}-a100-mig-0" in nodes
+        (added,) = nodes - {f"{NAME}-a100-mig-0"}
+        node = kube.core.read_node(added)
+        assert node.status.allocatable[MIG_RESOURCE] == "56"
+        assert node.metadata.labels["nvidia.com/mig-1g.10gb.count"] == "56"
 
 
 def test_dra_mig_devices_are_published_and_allocated_by_the_scheduler(kube: Kube) -> None:
