@@ -31,9 +31,9 @@ scrape_configs:
   - role: endpointslice
     api_server: https://127.0.0.1:6443
     authorization:
-      credentials_file: /work/prometheus/token
+      credentials_file: /var/lib/aicluster/prometheus/token
     tls_config:
-      ca_file: /work/prometheus/ca.crt
+      ca_file: /var/lib/aicluster/prometheus/ca.crt
     namespaces:
       names: [team-a]
   relabel_configs:
