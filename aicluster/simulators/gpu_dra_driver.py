@@ -54,9 +54,8 @@ def _mig_layout(product: GpuProduct | None, labels: dict[str, str], gpus: int) -
         return []
     devices = {}
     for key, value in labels.items():
-        profile = key.removeprefix("nvidia.com/mig-").removesuffix(".count")
         if key.startswith("nvidia.com/mig-") and key.endswith(".count") and int(value) > 0:
-            devices[profile] = int(value) // gpus
+            devices[key.removeprefix("nvidia.com/mig-").removesuffix(".count")] = int(value) // gpus
     return place(product, devices) if devices else []
 
 

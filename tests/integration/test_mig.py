@@ -132,6 +132,21 @@ def test_the_autoscaler_adds_a_node_for_mig_devices_the_pool_lacks(kube: Kube) -
         assert node.metadata.labels["nvidia.com/mig-1g.10gb.count"] == "56"
 
 
+def claim_pod(name: str, claim: str) -> dict[str, Any]:
+    """A restricted pod on GPU nodes whose one container uses the ResourceClaim `claim`."""
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "resourceClaims": [{"name": "devices", "resourceClaimName": claim}],
+            "containers": [{"name": "main", "image": WORKLOAD_IMAGE,
+                            "securityContext": RESTRICTED_CONTAINER_SECURITY,
+                            "resources": {"claims": [{"name": "devices"}]}}],
+        },
+    }
+
+
 def test_dra_mig_devices_are_published_and_allocated_by_the_scheduler(kube: Kube) -> None:
     classes = {c["metadata"]["name"]: c for c in kube.custom.list_cluster_custom_object(
         "resource.k8s.io", "v1", "deviceclasses")["items"]}
@@ -149,16 +164,7 @@ def test_dra_mig_devices_are_published_and_allocated_by_the_scheduler(kube: Kube
                 "deviceClassName": "mig.nvidia.com",
                 "selectors": [{"cel": {"expression": f"device.attributes['{DRIVER}'].profile == '3g.40gb'"}}],
             }}]}}})
-        kube.core.create_namespaced_pod(namespace, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mig-user"},
-            "spec": {
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                "resourceClaims": [{"name": "mig", "resourceClaimName": "half-gpu"}],
-                "containers": [{"name": "main", "image": WORKLOAD_IMAGE,
-                                "securityContext": RESTRICTED_CONTAINER_SECURITY,
-                                "resources": {"claims": [{"name": "mig"}]}}],
-            }})
+        kube.core.create_namespaced_pod(namespace, claim_pod("mig-user", "half-gpu"))
         pod = wait_until(lambda: (p := kube.core.read_namespaced_pod("mig-user", namespace)).spec.node_name
                          and p, 60, "the MIG pod to be scheduled")
         assert pod.spec.node_name == node.metadata.name
@@ -171,16 +177,8 @@ def test_dra_mig_devices_are_published_and_allocated_by_the_scheduler(kube: Kube
         kube.custom.create_namespaced_custom_object("resource.k8s.io", "v1", namespace, "resourceclaims", {
             "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "whole-gpu"},
             "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": DRIVER}}]}}})
-        kube.core.create_namespaced_pod(namespace, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "whole-gpu-user"},
-            "spec": {
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                "resourceClaims": [{"name": "gpu", "resourceClaimName": "whole-gpu"}],
-                "containers": [{"name": "main", "image": WORKLOAD_IMAGE,
-                                "securityContext": RESTRICTED_CONTAINER_SECURITY,
-                                "resources": {"claims": [{"name": "gpu"}]}}],
-            }})
+        kube.core.create_namespaced_pod(namespace, claim_pod("whole-gpu-user", "whole-gpu"))
+
         def not_scheduled() -> object:
             conditions = kube.core.read_namespaced_pod("whole-gpu-user", namespace).status.conditions or []
             return next((c for c in conditions if c.type == "PodScheduled" and c.status == "False"), None)
