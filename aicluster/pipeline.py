@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from aicluster import processes
+from aicluster import configure_record, processes
 from aicluster.ansible import PlaybookError, Recap, check_connectivity, run_playbook
 from aicluster.binaries import ensure_binaries, module_source_dir
 from aicluster.bom import load_bom
@@ -163,7 +163,9 @@ def stage_inventory(console: Console, spec: ClusterSpec, outputs: dict[str, Any]
 
 
 def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, workspace: Workspace,
-                    local: LocalInputs) -> None:
+                    local: LocalInputs, skip_when_unchanged: bool = False) -> None:
+    """Runs the target's playbooks. With skip_when_unchanged (a re-build of a local cluster), Ansible
+    runs only when the inputs or the cluster differ from the record of the last configure."""
     log = workspace.log("configure")
     with _stage(console, "configure", log) as line:
         extra_vars = {
@@ -172,7 +174,15 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
             "aicluster_sources": local.sources,
             "aicluster_local_ports": allocate_ports(workspace.root / "ports.json", plan.ports),
         }
-        if spec.target != "local":
+        recorded = spec.target == "local"
+        if recorded:
+            playbooks = [[str(path) for path in phase] for phase in plan.playbook_phases]
+            inputs = configure_record.inputs_digest({**extra_vars, "playbooks": playbooks},
+                                                    workspace.inventory)
+            if skip_when_unchanged and nothing_to_configure(workspace, inputs, line, log):
+                return
+            configure_record.forget(workspace.root)
+        else:
             require_reachable_hosts("configure", workspace, log)
         recaps: list[Recap] = []
         for phase in plan.playbook_phases:
@@ -184,6 +194,22 @@ def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, works
         if changed_names:
             line.notes.append("changed: " + "; ".join(changed_names[:8])
                               + (" …" if len(changed_names) > 8 else ""))
+        if recorded and not configure_record.record_configure(workspace.root, workspace.kubeconfig, inputs):
+            line.notes.append("the cluster's API could not be read afterwards: the next build runs Ansible")
+
+
+def nothing_to_configure(workspace: Workspace, inputs: str, line: StageLine, log: Path) -> bool:
+    """Whether the inputs and the cluster are as the last configure left them; says why not."""
+    record, reasons = configure_record.unchanged_since(workspace.root, workspace.kubeconfig, inputs)
+    if record is None or reasons:
+        line.notes.append("Ansible runs because of " + "; ".join(reasons))
+        return False
+    line.summary = (f"no changes: inputs as at the last configure ({record.recorded_at}), "
+                    + configure_record.summarize(record.state))
+    line.notes.append("Ansible not run (`invoke configure` runs every playbook again)")
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"skipped Ansible: {line.summary}\n")
+    return True
 
 
 def require_reachable_hosts(stage: str, workspace: Workspace, log: Path) -> int:
@@ -251,7 +277,7 @@ def build(console: Console, spec: ClusterSpec, spec_path: Path) -> Workspace:
             else LocalInputs({}, {})
         outputs = stage_provision(console, plan, workspace, variables)
         stage_inventory(console, spec, outputs, workspace)
-        stage_configure(console, spec, plan, workspace, local)
+        stage_configure(console, spec, plan, workspace, local, skip_when_unchanged=True)
     return workspace
 
 

@@ -25,6 +25,8 @@ def allocate_ports(path: Path, names: list[str]) -> dict[str, int]:
         if name not in ports:
             ports[name] = _free_port(taken)
             taken.add(ports[name])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(ports, indent=2, sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     return {name: ports[name] for name in names}

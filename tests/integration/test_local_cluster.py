@@ -142,10 +142,68 @@ def test_rebuild_changes_nothing_and_starts_no_second_process(
     result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"), "--skip-validate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Terraform: No changes." in result.stdout
-    assert "Ansible: 5 playbooks, ok=" in result.stdout, result.stdout
-    assert "changed=0 (no changes)" in result.stdout, result.stdout
     assert "inventory" in result.stdout and ", unchanged:" in result.stdout
+    # Nothing differs from the record of the last configure, so no playbook runs.
+    configure = re.search(r"^  ok     configure\s+([\d.]+)s  no changes: inputs as at the last configure "
+                          r"\([^)]+\), (\d+) processes, \d+ files and (\d+) API objects as it left them, "
+                          r"6 nodes Ready$", result.stdout, re.M)
+    assert configure is not None, result.stdout
+    assert int(configure[2]) == len(before) and int(configure[3]) > 50, result.stdout
+    assert "Ansible not run" in result.stdout
     assert owned_pids(work_dir) == before
+
+
+def test_configure_runs_every_playbook_and_changes_nothing(
+    small_cluster: CliResult, aicluster: Aicluster
+) -> None:
+    work_dir = aicluster.work_dir(NAME)
+    before = owned_pids(work_dir)
+    result = aicluster.run("configure", "--spec", str(work_dir / "spec.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"Ansible: 5 playbooks, ok=\d+ changed=0 \(no changes\)", result.stdout), result.stdout
+    assert owned_pids(work_dir) == before
+
+
+def test_a_rebuild_repairs_what_changed_since_the_last_configure(
+    small_cluster: CliResult, aicluster: Aicluster
+) -> None:
+    work_dir = aicluster.work_dir(NAME)
+    kubeconfig = work_dir / "kubeconfig"
+    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))
+
+    def team_a_quota() -> int:
+        queue = custom.get_cluster_custom_object("kueue.x-k8s.io", "v1beta2", "clusterqueues", "team-a")
+        flavors = queue["spec"]["resourceGroups"][0]["flavors"]
+        return next(int(resource["nominalQuota"]) for flavor in flavors if flavor["name"] == "h100"
+                    for resource in flavor["resources"] if resource["name"] == "nvidia.com/gpu")
+
+    assert team_a_quota() == 8
+    queue = custom.get_cluster_custom_object("kueue.x-k8s.io", "v1beta2", "clusterqueues", "team-a")
+    for flavor in queue["spec"]["resourceGroups"][0]["flavors"]:
+        for resource in flavor["resources"]:
+            if flavor["name"] == "h100" and resource["name"] == "nvidia.com/gpu":
+                resource["nominalQuota"] = 80
+    custom.replace_cluster_custom_object("kueue.x-k8s.io", "v1beta2", "clusterqueues", "team-a", queue)
+    assert team_a_quota() == 80
+    kubeconfig.chmod(0o644)
+    kueue = next(pid for pid in owned_pids(work_dir) if "kueue" in Path(f"/proc/{pid}/cmdline").read_text())
+    os.kill(kueue, signal.SIGKILL)
+
+    result = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"), "--skip-validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    reasons = re.search(r"^\s+Ansible runs because of (.*)$", result.stdout, re.M)
+    assert reasons is not None, result.stdout
+    assert "kueue (gone)" in reasons[1] and "kueue (new)" not in reasons[1], reasons[1]
+    assert "kubeconfig (changed)" in reasons[1], reasons[1]
+    assert "kueue.x-k8s.io/ClusterQueue//team-a (changed)" in reasons[1], reasons[1]
+    assert re.search(r"Ansible: 5 playbooks, ok=\d+ changed=[1-9]", result.stdout), result.stdout
+    assert team_a_quota() == 8
+    assert kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert running_processes(work_dir) == CLUSTER_PROCESSES
+
+    again = aicluster.run("build", "--spec", str(work_dir / "spec.yaml"), "--skip-validate")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Ansible not run" in again.stdout, again.stdout
 
 
 def test_status_prints_kubeconfig_and_pools(small_cluster: CliResult, aicluster: Aicluster) -> None:
