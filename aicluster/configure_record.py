@@ -147,9 +147,10 @@ class ApiReader:
         self._api = config.new_client_from_config(config_file=str(kubeconfig))
 
     def get(self, path: str, accept: str = "application/json") -> Any:
-        response = self._api.call_api("GET", self._api.configuration.host + path,
-                                      header_params={"Accept": accept},
-                                      _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        # Through param_serialize, as the other clients here do, so token kubeconfigs work too.
+        method, url, headers = self._api.param_serialize(
+            "GET", path, header_params={"Accept": accept}, auth_settings=["BearerToken"])[:3]
+        response = self._api.call_api(method, url, headers, _request_timeout=REQUEST_TIMEOUT_SECONDS)
         response.read()
         return json.loads(response.data)
 
