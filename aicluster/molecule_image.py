@@ -32,7 +32,10 @@ MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 # Host packages the build and Molecule's podman driver need, by the command each provides.
 HOST_PACKAGES = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap"}
-IMAGE_PACKAGES = ("systemd", "systemd-sysv", "python3", "sudo", "ca-certificates")
+# iproute2 gives Ansible the hosts' addresses, as on an installed server; python3-yaml is read by
+# the kubeadm scenarios' static-pod stand-in (roles/kubeadm_control_plane/molecule/default).
+IMAGE_PACKAGES = ("systemd", "systemd-sysv", "python3", "sudo", "ca-certificates", "iproute2",
+                  "python3-yaml")
 
 # crun fails on hosts with hybrid cgroups and no CAP_SYS_RESOURCE; runc with explicit limits works.
 # The host need not run systemd, so podman manages cgroups itself and logs events to a file.
