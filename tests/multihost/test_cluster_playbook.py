@@ -143,6 +143,16 @@ def test_scale_refuses_a_cluster_that_was_never_initialized(
     assert "cp-1 (the first control-plane host) has no cluster: run cluster.yml first" in completed.stdout
 
 
+def test_upgrade_refuses_a_cluster_that_was_never_initialized(
+        hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
+    completed = run_playbook(hosts, "upgrade", {})
+    assert completed.returncode != 0
+    assert "cp-1 (the first control-plane host) has no cluster: run cluster.yml first" in completed.stdout
+    # Nothing was cordoned, drained or upgraded: the play stopped before the nodes were touched.
+    assert "Cordon and drain" not in completed.stdout, completed.stdout[-3000:]
+    assert set(recap(completed.stdout)) == {"cp-1"}, completed.stdout[-3000:]
+
+
 def test_reset_needs_the_clusters_name_and_keeps_the_packages(
         hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
     refused = run_playbook(hosts, "reset", {})
