@@ -2,7 +2,7 @@
 """What the scenarios' verify asserts about bootstrap tokens, run on a test host.
 
 `bootstrap_tokens.py list`: on a control-plane host, prints as JSON each bootstrap token's
-description, lifetime in seconds and secret, read from the cluster's Secrets.
+description, lifetime in seconds, secret and whole token (<id>.<secret>), read from the cluster's Secrets.
 `bootstrap_tokens.py logged`: reads such a list on stdin and prints how many of the secrets appear
 in this host's journal (0 is the answer the roles promise).
 """
@@ -30,7 +30,8 @@ def list_tokens() -> list[dict[str, object]]:
         data = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
         lifetime = when(data["expiration"]) - when(secret["metadata"]["creationTimestamp"])
         tokens.append({"description": data.get("description", ""),
-                       "lifetime": lifetime.total_seconds(), "secret": data["token-secret"]})
+                       "lifetime": lifetime.total_seconds(), "secret": data["token-secret"],
+                       "token": f"{data['token-id']}.{data['token-secret']}"})
     return tokens
 
 
