@@ -13,6 +13,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aicluster.platform.plugins.module_utils.kube_api import (
     KubeClient,
     KubeError,
+    UnknownKind,
     condition_status,
     retrying,
 )
@@ -48,6 +49,8 @@ options:
     description:
       - Send every change as a server-side dry run. Nothing is stored, so the task reports
         changed=false; C(would_change) and each object's C(result) say what a real run would do.
+      - An object whose kind or namespace only a real run creates (a CRD or a Namespace that the
+        dry run sent but did not store) cannot be sent; its result is C(unchecked) with the reason.
     type: bool
     default: false
   prune:
@@ -150,8 +153,25 @@ def describe(manifest: dict[str, Any], result: str) -> dict[str, str]:
     return entry
 
 
+def unsendable_in_dry_run(client: KubeClient, manifest: dict[str, Any]) -> str | None:
+    """Why a dry run cannot send the object: its kind is not served yet, or its namespace does not
+    exist yet (a dry run stores neither the CRD nor the Namespace it sends)."""
+    try:
+        entry = client.resource(manifest["apiVersion"], manifest["kind"])
+    except UnknownKind:
+        return f"unchecked: {manifest['apiVersion']} is not served before a real run"
+    namespace = manifest["metadata"].get("namespace")
+    if entry.get("namespaced") and namespace and client.get("v1", "Namespace", None, namespace) is None:
+        return f"unchecked: namespace {namespace} does not exist before a real run"
+    return None
+
+
 def apply_one(client: KubeClient, manifest: dict[str, Any], params: dict[str, Any]) -> str:
     key = object_key(manifest)
+    if params["dry_run"]:
+        reason = unsendable_in_dry_run(client, manifest)
+        if reason:
+            return reason
     if params["state"] == "absent":
         return "deleted" if client.delete(*key, dry_run=params["dry_run"]) else "absent"
     return client.ensure(manifest, params["field_manager"], params["dry_run"])
@@ -164,6 +184,12 @@ def prune(client: KubeClient, applied: list[dict[str, Any]], params: dict[str, A
     pruned = []
     for qualified_kind in params["prune"]["kinds"]:
         api_version, _, kind = qualified_kind.rpartition("/")
+        if params["dry_run"]:
+            try:
+                client.resource(api_version, kind)
+            except UnknownKind:
+                # Not served: no object of the kind exists to prune.
+                continue
         items = retrying(
             lambda api_version=api_version, kind=kind: client.list(api_version, kind, selector),
             params["retry_timeout"],
@@ -293,7 +319,8 @@ def main() -> None:
         module.fail_json(
             msg=f"{error} (done before the failure: {done})",
             objects=objects,
-            changed=any(o["result"] not in ("unchanged", "absent") for o in objects),
+            changed=not params["dry_run"]
+            and any(o["result"] not in ("unchanged", "absent") for o in objects),
         )
     # A dry run changes nothing: what it would change is reported in objects (and would_change).
     would_change = any(o["result"] not in ("unchanged", "absent") for o in objects)
