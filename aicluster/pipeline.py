@@ -105,12 +105,18 @@ class LocalInputs:
     sources: dict[str, str]
 
 
+def source_folders(names: list[str]) -> dict[str, str]:
+    """The folder of each pinned source module on this machine, downloaded when missing."""
+    bom = load_bom()
+    return {name: str(module_source_dir(bom.source(name))) for name in names}
+
+
 def stage_binaries(console: Console, plan: TargetPlan, workspace: Workspace) -> LocalInputs:
     log = workspace.log("binaries")
     with _stage(console, "binaries", log) as line:
         paths = ensure_binaries(plan.binaries, console.progress("binaries"), log)
         bom = load_bom()
-        sources = {name: str(module_source_dir(bom.source(name))) for name in plan.sources}
+        sources = source_folders(plan.sources)
         sets = sorted({bom.binary_set_of(name).name for name in plan.binaries})
         pinned = [f"{name} {bom.binaries[name].version}" for name in sets]
         pinned += [f"{name} {bom.source(name).version} (source)" for name in plan.sources if name not in sets]
@@ -162,18 +168,24 @@ def stage_inventory(console: Console, spec: ClusterSpec, outputs: dict[str, Any]
         return workspace.inventory
 
 
+def configure_variables(spec: ClusterSpec, local: LocalInputs, ports: dict[str, int]) -> dict[str, Any]:
+    """The extra variables of every configure playbook."""
+    return {
+        "aicluster_spec": spec.model_dump(mode="json"),
+        "aicluster_binaries": local.binaries,
+        "aicluster_sources": local.sources,
+        "aicluster_local_ports": ports,
+    }
+
+
 def stage_configure(console: Console, spec: ClusterSpec, plan: TargetPlan, workspace: Workspace,
                     local: LocalInputs, skip_when_unchanged: bool = False) -> None:
     """Runs the target's playbooks. With skip_when_unchanged (a re-build of a local cluster), Ansible
     runs only when the inputs or the cluster differ from the record of the last configure."""
     log = workspace.log("configure")
     with _stage(console, "configure", log) as line:
-        extra_vars = {
-            "aicluster_spec": spec.model_dump(mode="json"),
-            "aicluster_binaries": local.binaries,
-            "aicluster_sources": local.sources,
-            "aicluster_local_ports": allocate_ports(workspace.root / "ports.json", plan.ports),
-        }
+        extra_vars = configure_variables(spec, local,
+                                         allocate_ports(workspace.root / "ports.json", plan.ports))
         recorded = spec.target == "local"
         if recorded:
             playbooks = [[str(path) for path in phase] for phase in plan.playbook_phases]

@@ -1,6 +1,10 @@
-"""Three hosts on this machine: Debian 12 systemd containers with sshd on a podman network of the
-test's own, reached over SSH through the inventory the pipeline generates. Everything the fixture
-creates is removed afterwards, also when a test fails."""
+"""Hosts on this machine: privileged Debian 12 systemd containers with sshd on a podman network of
+the test's own, reached over SSH through the inventory the pipeline generates (three hosts; a
+fourth waits outside the inventory for scale.yml). They are privileged because a kubelet runs in
+each (it bind-mounts its root directory); they share this machine's kernel, which the kubelet's
+guards keep untouched (roles/kubeadm_control_plane/molecule/default/kernel_tunables.yml and the
+kubelet configuration). Everything the fixture creates is removed afterwards, also when a test
+fails."""
 
 from __future__ import annotations
 
@@ -22,14 +26,16 @@ import yaml
 from aicluster.inventory import SshClient, build_inventory, write_inventory
 from aicluster.molecule_image import ensure_image, podman_environment
 from aicluster.paths import INVENTORIES_DIR, TERRAFORM_DIR
-from aicluster.spec import parse_spec
+from aicluster.spec import ClusterSpec, parse_spec
 from aicluster.targets import terraform_variables
 from aicluster.terraform import TerraformRunner
 
 LABEL = "aicluster.test=multihost"
 # A private range for the test's podman network; the hosts' addresses are the test's own.
 SUBNET = "10.213.7.0/24"
-HOSTS = {"cp-1": "10.213.7.11", "gpu-1": "10.213.7.21", "cpu-1": "10.213.7.31"}
+HOSTS = {"cp-1": "10.213.7.11", "gpu-1": "10.213.7.21", "cpu-1": "10.213.7.31", "gpu-2": "10.213.7.22"}
+# Every host but these is in the first inventory; scale.yml adds them.
+LATER_HOSTS = {"gpu-2"}
 SSHD_CONTAINERFILE = """\
 FROM {base}
 RUN apt-get update \\
@@ -69,12 +75,18 @@ def remove_leftovers() -> None:
         podman("network", "rm", "-f", name, check=False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hosts:
+    root: Path
     inventory: Path
     work_dir: Path
     private_key: Path
     containers: dict[str, str]
+    spec: ClusterSpec
+
+    def add_later_hosts(self) -> None:
+        """Regenerates the inventory through the pipeline with the hosts that scale.yml adds."""
+        self.spec = write_pipeline_inventory(self.root, self.private_key, set(HOSTS))
 
     def exec(self, host: str, *command: str) -> subprocess.CompletedProcess[str]:
         return podman("exec", self.containers[host], *command, check=False)
@@ -94,29 +106,36 @@ def _wait_for_ssh(private_key: Path, address: str, timeout: float = 120) -> None
         time.sleep(1)
 
 
-def _inventory(root: Path, private_key: Path) -> Path:
-    """The on-prem example spec with the three containers as its hosts, through the real on-prem
-    module and the inventory stage."""
+def _spec(private_key: Path, names: set[str]) -> ClusterSpec:
+    """The on-prem example spec with the named containers as its hosts."""
     document = yaml.safe_load((INVENTORIES_DIR / "onprem.yaml").read_text())
     document["name"] = "multihost"
     document["onprem"]["ssh"] = {"user": "root", "private_key_file": str(private_key)}
     document["onprem"]["control_plane"] = [{"name": "cp-1", "address": HOSTS["cp-1"]}]
-    document["onprem"]["hosts"] = [
+    workers = [
         {"name": "gpu-1", "address": HOSTS["gpu-1"], "pool": "h100", "gpu_product": "H100-80GB"},
+        {"name": "gpu-2", "address": HOSTS["gpu-2"], "pool": "h100", "gpu_product": "H100-80GB"},
         {"name": "cpu-1", "address": HOSTS["cpu-1"], "pool": "cpu"},
     ]
-    spec = parse_spec(document)
+    document["onprem"]["hosts"] = [host for host in workers if host["name"] in names]
+    return parse_spec(document)
+
+
+def write_pipeline_inventory(root: Path, private_key: Path, names: set[str]) -> ClusterSpec:
+    """The inventory of the named hosts through the real on-prem module and the inventory stage
+    (root/work/inventory/hosts.yml); returns the spec."""
+    spec = _spec(private_key, names)
     runner = TerraformRunner(TERRAFORM_DIR / "onprem", root / "terraform", root / "provision.log")
     runner.sync_module(terraform_variables(spec))
     runner.init()
     runner.plan()
     runner.apply_plan()
     work_dir = root / "work"
-    work_dir.mkdir()
-    path = work_dir / "inventory" / "hosts.yml"
+    work_dir.mkdir(exist_ok=True)
     write_inventory(build_inventory(runner.outputs(), work_dir, sys.executable,
-                                    SshClient(private_key_file=str(private_key))), path)
-    return path
+                                    SshClient(private_key_file=str(private_key))),
+                    work_dir / "inventory" / "hosts.yml")
+    return spec
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +154,13 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         for host, address in HOSTS.items():
             cleanup.callback(podman, "rm", "-f", "-t", "0", containers[host], check=False)
             podman("run", "-d", "--name", containers[host], "--hostname", host, "--label", LABEL,
-                   "--network", network, "--ip", address, "--systemd=always", image, "/sbin/init")
+                   "--network", network, "--ip", address, "--systemd=always", "--privileged",
+                   image, "/sbin/init")
             podman("exec", "-i", containers[host], "bash", "-c",
                    "install -d -m 0700 /root/.ssh && cat > /root/.ssh/authorized_keys",
                    stdin=(root / "id_ed25519.pub").read_text())
         for address in HOSTS.values():
             _wait_for_ssh(private_key, address)
-        inventory = _inventory(root, private_key)
-        yield Hosts(inventory, inventory.parent.parent, private_key, containers)
+        spec = write_pipeline_inventory(root, private_key, set(HOSTS) - LATER_HOSTS)
+        work_dir = root / "work"
+        yield Hosts(root, work_dir / "inventory" / "hosts.yml", work_dir, private_key, containers, spec)
