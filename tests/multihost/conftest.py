@@ -1,10 +1,10 @@
 """Hosts on this machine: privileged Debian 12 systemd containers with sshd on a podman network of
 the test's own, reached over SSH through the inventory the pipeline generates (three hosts; a
-fourth waits outside the inventory for scale.yml). They are privileged because a kubelet runs in
-each (it bind-mounts its root directory); they share this machine's kernel, which the kubelet's
-guards keep untouched (roles/kubeadm_control_plane/molecule/default/kernel_tunables.yml and the
-kubelet configuration). Everything the fixture creates is removed afterwards, also when a test
-fails."""
+second control-plane host and a second GPU host wait outside it for scale.yml). They are privileged
+because a kubelet runs in each (it bind-mounts its root directory); they share this machine's
+kernel, which the kubelet's guards keep untouched (kernel_tunables.yml of the kubeadm_control_plane
+role's scenario, and the kubelet configuration). Everything the fixture creates is removed
+afterwards, also when a test fails."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ from aicluster.terraform import TerraformRunner
 LABEL = "aicluster.test=multihost"
 # A private range for the test's podman network; the hosts' addresses are the test's own.
 SUBNET = "10.213.7.0/24"
-HOSTS = {"cp-1": "10.213.7.11", "gpu-1": "10.213.7.21", "cpu-1": "10.213.7.31", "gpu-2": "10.213.7.22"}
+HOSTS = {"cp-1": "10.213.7.11", "gpu-1": "10.213.7.21", "cpu-1": "10.213.7.31",
+         "cp-2": "10.213.7.12", "gpu-2": "10.213.7.22"}
 # Every host but these is in the first inventory; scale.yml adds them.
-LATER_HOSTS = {"gpu-2"}
+LATER_HOSTS = {"cp-2", "gpu-2"}
 SSHD_CONTAINERFILE = """\
 FROM {base}
 RUN apt-get update \\
@@ -111,7 +112,8 @@ def _spec(private_key: Path, names: set[str]) -> ClusterSpec:
     document = yaml.safe_load((INVENTORIES_DIR / "onprem.yaml").read_text())
     document["name"] = "multihost"
     document["onprem"]["ssh"] = {"user": "root", "private_key_file": str(private_key)}
-    document["onprem"]["control_plane"] = [{"name": "cp-1", "address": HOSTS["cp-1"]}]
+    document["onprem"]["control_plane"] = [{"name": name, "address": HOSTS[name]}
+                                           for name in ("cp-1", "cp-2") if name in names]
     workers = [
         {"name": "gpu-1", "address": HOSTS["gpu-1"], "pool": "h100", "gpu_product": "H100-80GB"},
         {"name": "gpu-2", "address": HOSTS["gpu-2"], "pool": "h100", "gpu_product": "H100-80GB"},

@@ -2,8 +2,9 @@
 pipeline generates, with the extra variables `invoke configure` passes: cluster.yml makes a real
 kubeadm cluster of three hosts (containerd, kubelet, kubeadm init on the first control-plane host,
 the workers' joins, the pod network's objects) and sends every platform object to its API server
-as a server-side dry run; scale.yml joins a fourth host; upgrade.yml reads every node from the API
-and leaves the ones at the pinned release alone; reset.yml takes the cluster down.
+as a server-side dry run; scale.yml joins a second control-plane host (its etcd member joins the
+first one's) and a second GPU host; upgrade.yml reads every node from the API and leaves the ones
+at the pinned release alone; reset.yml takes the cluster down.
 
 How far this goes, and why: no image can be pulled here (no registry), so no pod runs. The control
 plane's static pods run as services (control_plane_stand_in.yml), the pod network's DaemonSet
@@ -33,7 +34,7 @@ from aicluster.paths import REPO_ROOT, cache_dir
 from aicluster.pipeline import LocalInputs, configure_variables, source_folders
 from aicluster.targets import target_plan
 
-from .conftest import Hosts
+from .conftest import HOSTS, Hosts
 
 pytestmark = pytest.mark.integration
 
@@ -261,7 +262,8 @@ def test_a_second_run_changes_nothing(hosts: Hosts, first_run: subprocess.Comple
         assert counts["changed"] == 0, (host, second.stdout[-4000:])
 
 
-def test_scale_joins_a_new_host(hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
+def test_scale_joins_a_control_plane_member_and_a_worker(
+        hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
     hosts.add_later_hosts()
     prepare_containers(hosts)
     completed = run_playbooks(hosts, "scale", [playbook("scale")])
@@ -269,11 +271,17 @@ def test_scale_joins_a_new_host(hosts: Hosts, first_run: subprocess.CompletedPro
     summary = recap(completed.stdout)
     for host in ("cp-1", "gpu-1", "cpu-1"):
         assert summary[host]["changed"] == 0, (host, completed.stdout[-4000:])
-    assert summary["gpu-2"]["changed"] > 0
+    assert summary["gpu-2"]["changed"] > 0 and summary["cp-2"]["changed"] > 0
     assert_no_secret(completed.stdout + completed.stderr)
-    node = kubectl_json(hosts, "get", "node", "gpu-2")
-    assert node["metadata"]["labels"]["aicluster.io/pool"] == "h100"
-    assert node["status"]["nodeInfo"]["kubeletVersion"] == load_bom().kubernetes_version
+    worker = kubectl_json(hosts, "get", "node", "gpu-2")
+    assert worker["metadata"]["labels"]["aicluster.io/pool"] == "h100"
+    assert worker["status"]["nodeInfo"]["kubeletVersion"] == load_bom().kubernetes_version
+    member = kubectl_json(hosts, "get", "node", "cp-2")
+    assert any(t["key"] == "node-role.kubernetes.io/control-plane" for t in member["spec"]["taints"])
+    # cp-2's own API server answers, ready with its etcd member in the first host's etcd cluster.
+    ready = hosts.exec("cp-1", "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf",
+                       f"--server=https://{HOSTS['cp-2']}:6443", "get", "--raw=/readyz?verbose")
+    assert ready.returncode == 0 and "[+]etcd ok" in ready.stdout, ready.stdout + ready.stderr
 
 
 def test_upgrade_leaves_the_nodes_at_the_pinned_release_alone(
@@ -283,7 +291,7 @@ def test_upgrade_leaves_the_nodes_at_the_pinned_release_alone(
     assert completed.returncode == 0, completed.stdout[-4000:]
     assert "Cordon and drain" not in completed.stdout, completed.stdout[-3000:]
     summary = recap(completed.stdout)
-    assert set(summary) == {"cp-1", "gpu-1", "gpu-2", "cpu-1"}
+    assert set(summary) == set(HOSTS)
     for host, counts in summary.items():
         assert counts["changed"] == 0, host
     assert not any(node["spec"].get("unschedulable") for node in kubectl_json(hosts, "get", "nodes")["items"])
@@ -297,7 +305,7 @@ def test_reset_needs_the_clusters_name_and_keeps_the_binaries(
     assert hosts.exec("cp-1", "test", "-e", "/etc/kubernetes/admin.conf").returncode == 0
     completed = run_playbooks(hosts, "reset", [playbook("reset")], {"aicluster_reset_confirm": "multihost"})
     assert completed.returncode == 0, completed.stdout[-3000:]
-    for host in ("cp-1", "gpu-1", "gpu-2", "cpu-1"):
+    for host in HOSTS:
         for path in ("/etc/kubernetes/kubelet.conf", "/etc/kubernetes/aicluster", "/var/lib/etcd/member"):
             assert hosts.exec(host, "test", "-e", path).returncode != 0, (host, path)
         assert hosts.exec(host, "systemctl", "is-active", "kubelet").stdout.strip() != "active", host
