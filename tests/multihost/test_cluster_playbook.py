@@ -45,8 +45,9 @@ MIRROR = "http://127.0.0.1:5999"
 TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
 # kubeadm's certificate key: 64 hex digits that are not an image or file digest.
 CERTIFICATE_KEY = re.compile(r"(?<![:\w])[a-f0-9]{64}\b")
-KERNEL_SETTINGS = ["vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
-                   "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes"]
+# The tunables kubelet sets on start, which kernel_tunables.yml keeps inside each container.
+KERNEL_TUNABLES = list(yaml.safe_load((CONTAINER_PLAYS / "kernel_tunables.yml").read_text())[0]
+                       ["vars"]["kubelet_host_kernel_tunables"])
 
 
 @functools.cache
@@ -153,7 +154,7 @@ def assert_no_secret(output: str) -> None:
 
 
 def kernel_settings() -> dict[str, str]:
-    return {name: Path("/proc/sys", *name.split(".")).read_text().strip() for name in KERNEL_SETTINGS}
+    return {name: (Path("/proc/sys") / name).read_text().strip() for name in KERNEL_TUNABLES}
 
 
 @pytest.fixture(scope="module")

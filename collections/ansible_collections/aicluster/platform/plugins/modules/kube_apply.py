@@ -168,7 +168,7 @@ def unsendable_in_dry_run(client: KubeClient, manifest: dict[str, Any]) -> str |
 
 def apply_one(client: KubeClient, manifest: dict[str, Any], params: dict[str, Any]) -> str:
     key = object_key(manifest)
-    if params["dry_run"]:
+    if params["dry_run"] and params["state"] == "present":
         reason = unsendable_in_dry_run(client, manifest)
         if reason:
             return reason
