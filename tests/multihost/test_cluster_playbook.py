@@ -4,14 +4,17 @@ kubeadm cluster of three hosts (containerd, kubelet, kubeadm init on the first c
 the workers' joins, the pod network's objects) and sends every platform object to its API server
 as a server-side dry run; scale.yml joins a second control-plane host (its etcd member joins the
 first one's) and a second GPU host; upgrade.yml reads every node from the API and leaves the ones
-at the pinned release alone; reset.yml takes the cluster down.
+at the pinned release alone, then rolls a node left at the previous release (cordon, drain,
+`kubeadm upgrade node`, the new kubelet, Ready, uncordon); reset.yml takes the cluster down.
 
 How far this goes, and why: no image can be pulled here (no registry), so no pod runs. The control
 plane's static pods run as services (control_plane_stand_in.yml), the pod network's DaemonSet
-never starts, so the nodes stay NotReady, and the platform's objects are checked by the API server
-instead of stored. The host stack's driver and preflight are left out: the driver role builds a
-kernel module for this machine's kernel, and the preflight refuses a GPU host without GPUs (both
-have their own Molecule scenarios)."""
+never starts, so the nodes stay NotReady until the upgrade test gives them a stand-in network
+configuration (previous_release.yml), and the platform's objects are checked by the API server
+instead of stored. `kubeadm upgrade apply` on the first control-plane host is not run: it needs
+the new release's control-plane images. The host stack's driver and preflight are left out: the
+driver role builds a kernel module for this machine's kernel, and the preflight refuses a GPU host
+without GPUs (both have their own Molecule scenarios)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,13 @@ def binary_sets() -> dict[str, str]:
     log = cache_dir() / "logs" / "multihost-binaries.log"
     names = ["containerd", "cri-tools", "kubernetes", "etcd", "gvisor", "nvidia-container-toolkit"]
     return {name: str(ensure_binary_set(bom.binaries[name], lambda _message: None, log)) for name in names}
+
+
+def previous_kubelet() -> Path:
+    """The kubelet of the release before the pinned one (fetched or built when missing)."""
+    log = cache_dir() / "logs" / "multihost-binaries.log"
+    binary_set = load_bom().binaries["kubernetes-previous"]
+    return ensure_binary_set(binary_set, lambda _message: None, log) / "kubelet-previous"
 
 
 def host_variables() -> dict[str, Any]:
@@ -295,6 +306,70 @@ def test_upgrade_leaves_the_nodes_at_the_pinned_release_alone(
     assert set(summary) == set(HOSTS)
     for host, counts in summary.items():
         assert counts["changed"] == 0, host
+    assert not any(node["spec"].get("unschedulable") for node in kubectl_json(hosts, "get", "nodes")["items"])
+
+
+def task_results(output: str, title: str) -> list[tuple[str, str]]:
+    """(status, host) of every host that ran the task called title, across the play's batches."""
+    results = []
+    for section in output.split("TASK [")[1:]:
+        if section.startswith(f"{title}]"):
+            results += re.findall(r"^(changed|ok|skipping|failed|fatal|included): (?:\S+ for )?\[?([\w.-]+)",
+                                  section, re.M)
+    return results
+
+
+def wait_for_node(hosts: Hosts, name: str, version: str, timeout: float = 180) -> dict[str, Any]:
+    """The Node once it is Ready with kubelet at version."""
+    deadline = time.monotonic() + timeout
+    while True:
+        node = kubectl_json(hosts, "get", "node", name)
+        ready = next((c for c in node["status"].get("conditions", []) if c["type"] == "Ready"), {})
+        if node["status"]["nodeInfo"]["kubeletVersion"] == version and ready.get("status") == "True":
+            return node
+        assert time.monotonic() < deadline, (name, node["status"]["nodeInfo"]["kubeletVersion"], ready)
+        time.sleep(3)
+
+
+def test_upgrade_rolls_a_node_left_at_the_previous_release(
+        hosts: Hosts, first_run: subprocess.CompletedProcess[str]) -> None:
+    bom = load_bom()
+    previous = bom.binaries["kubernetes-previous"].version
+    prepared = run_playbooks(hosts, "previous-release",
+                             [CONTAINER_PLAYS / "previous_release.yml"],
+                             {"previous_release_hosts": ["cpu-1"],
+                              "previous_release_kubelet": str(previous_kubelet())})
+    assert prepared.returncode == 0, prepared.stdout[-3000:]
+    wait_for_node(hosts, "cpu-1", previous)
+    for name in set(HOSTS) - {"cpu-1"}:
+        wait_for_node(hosts, name, bom.kubernetes_version)
+    ignored_checks = host_variables()["kubeadm_join_ignore_preflight_errors"]
+    completed = run_playbooks(hosts, "upgrade-rolling", [playbook("upgrade")],
+                              {"aicluster_upgrade_components": ["kubernetes"],
+                               "aicluster_upgrade_timeout": 240,
+                               "aicluster_upgrade_ignore_preflight_errors": ignored_checks})
+    assert completed.returncode == 0, completed.stdout[-5000:]
+    summary = recap(completed.stdout)
+    for host, counts in sorted(summary.items()):
+        print(f"upgrade.yml rolling run, {host}: {counts}")
+        assert counts["failed"] == 0, host
+        assert (counts["changed"] > 0) == (host == "cpu-1"), (host, completed.stdout[-4000:])
+    # Only cpu-1 went through the rolling steps, in this order; `kubeadm upgrade apply` is the first
+    # control-plane host's step, and cp-1 was up to date.
+    steps = {"Cordon and drain the node": "changed",
+             "Upgrade the cluster's control plane (first control-plane host)": "skipping",
+             "Upgrade this node's control-plane members or kubelet configuration": "changed",
+             "Upgrade kubelet and kubectl": "included",
+             "Wait until the node is Ready at the pinned kubelet version": "ok",
+             "Uncordon the node": "changed"}
+    for step, status in steps.items():
+        assert task_results(completed.stdout, step) == [(status, "cpu-1")], step
+    positions = [completed.stdout.index(f"TASK [{step}]") for step in steps]
+    assert positions == sorted(positions)
+    node = wait_for_node(hosts, "cpu-1", bom.kubernetes_version, timeout=0)
+    assert not node["spec"].get("unschedulable"), "cpu-1 was left cordoned"
+    kubelet = hosts.exec("cpu-1", "/usr/bin/kubelet", "--version").stdout.strip()
+    assert kubelet == f"Kubernetes {bom.kubernetes_version}"
     assert not any(node["spec"].get("unschedulable") for node in kubectl_json(hosts, "get", "nodes")["items"])
 
 

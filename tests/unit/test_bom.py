@@ -31,12 +31,26 @@ def test_every_build_module_requires_the_pinned_version() -> None:
 
 def test_kubernetes_staging_modules_match_the_release() -> None:
     bom = load_bom()
-    release = bom.binaries["kubernetes"].version
-    staging = "v0." + release.split(".", 1)[1]
-    replaces = re.findall(r"^\s*(k8s\.io/\S+) => (\S+) (\S+)$", go_mod("gobuild/kubernetes"), re.M)
-    assert len(replaces) >= 33
-    for module, target, version in replaces:
-        assert target == module and version == staging, module
+    for name in ("kubernetes", "kubernetes-previous"):
+        binary_set = bom.binaries[name]
+        staging = "v0." + binary_set.version.split(".", 1)[1]
+        replaces = re.findall(r"^\s*(k8s\.io/\S+) => (\S+) (\S+)$", go_mod(binary_set.build_dir), re.M)
+        assert len(replaces) >= 33, name
+        for module, target, version in replaces:
+            assert target == module and version == staging, (name, module)
+
+
+def test_the_previous_kubelet_is_one_minor_before_the_pinned_release() -> None:
+    bom = load_bom()
+    pinned = tuple(map(int, bom.kubernetes_version.lstrip("v").split(".")[:2]))
+    previous = tuple(map(int, bom.binaries["kubernetes-previous"].version.lstrip("v").split(".")[:2]))
+    assert previous == (pinned[0], pinned[1] - 1)
+    assert list(bom.binaries["kubernetes-previous"].packages.values()) == ["k8s.io/kubernetes/cmd/kubelet"]
+
+
+def test_each_binary_name_belongs_to_one_set() -> None:
+    names = [name for binary_set in load_bom().binaries.values() for name in binary_set.packages]
+    assert len(names) == len(set(names)), sorted(name for name in set(names) if names.count(name) > 1)
 
 
 def test_control_plane_release_is_the_binaries_release() -> None:
